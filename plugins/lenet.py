@@ -1,0 +1,75 @@
+"""LeNet-5: the modern variant (ReLU, max-pool) and the classic one (LeCun et al. 1998:
+sigmoid, average pooling). Both take 1x28x28 digits, padded to 32x32 by conv1."""
+from __future__ import annotations
+
+from torch import nn
+
+import zoo
+from zoo.data.classes import MNIST_CLASSES, MNIST_MEAN, MNIST_STD
+
+
+class LeNet5(nn.Module):
+    def __init__(self, activation: type[nn.Module] = nn.ReLU, pool: type[nn.Module] = nn.MaxPool2d,
+                 num_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, kernel_size=5, padding=2)  # (b, 6, 28, 28)
+        self.act1 = activation()
+        self.pool1 = pool(2)  # (b, 6, 14, 14)
+        self.conv2 = nn.Conv2d(6, 16, kernel_size=5)  # (b, 16, 10, 10)
+        self.act2 = activation()
+        self.pool2 = pool(2)  # (b, 16, 5, 5)
+        self.flatten = nn.Flatten()  # (b, 400)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.act3 = activation()
+        self.fc2 = nn.Linear(120, 84)
+        self.act4 = activation()
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = self.pool1(self.act1(self.conv1(x)))
+        x = self.pool2(self.act2(self.conv2(x)))
+        x = self.flatten(x)
+        x = self.act3(self.fc1(x))
+        x = self.act4(self.fc2(x))
+        return self.fc3(x)
+
+
+LAYER_SHAPES = {
+    "conv1": (6, 28, 28), "pool1": (6, 14, 14),
+    "conv2": (16, 10, 10), "pool2": (16, 5, 5),
+    "flatten": (400,), "fc1": (120,), "fc2": (84,), "fc3": (10,),
+}
+DIGITS = zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD)
+SHIFTED_DIGITS = zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD, crop_padding=2)
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(zoo.ModelSpec(
+        name="lenet5",
+        summary="LeNet-5 with ReLU and max-pooling, the modern textbook variant",
+        builder=LeNet5,
+        dataset="mnist",
+        input_shape=(1, 28, 28),
+        class_names=MNIST_CLASSES,
+        layer_shapes=LAYER_SHAPES,
+        train_transforms=SHIFTED_DIGITS,
+        eval_transforms=DIGITS,
+        recipe=zoo.Recipe(epochs=15, batch_size=128, optimizer="adamw", lr=3e-3, weight_decay=5e-4,
+                          schedule="onecycle", init="kaiming"),
+        reference="LeCun et al., Gradient-Based Learning Applied to Document Recognition, 1998",
+    ))
+    register(zoo.ModelSpec(
+        name="lenet5-classic",
+        summary="LeNet-5 as in LeCun 1998: sigmoid activations and average pooling",
+        builder=lambda: LeNet5(activation=nn.Sigmoid, pool=nn.AvgPool2d),
+        dataset="mnist",
+        input_shape=(1, 28, 28),
+        class_names=MNIST_CLASSES,
+        layer_shapes=LAYER_SHAPES,
+        train_transforms=DIGITS,
+        eval_transforms=DIGITS,
+        recipe=zoo.Recipe(epochs=15, batch_size=128, optimizer="adam", lr=3e-3, schedule="onecycle",
+                          init="xavier"),
+        reference="LeCun et al., Gradient-Based Learning Applied to Document Recognition, 1998",
+    ))

@@ -1,0 +1,73 @@
+"""VGG-16 with batch normalisation, sized for 32x32 inputs (CIFAR-10): 13 3x3 convs in
+five blocks, each block closed by a 2x2 max-pool, so 32 -> 1 and 512 features remain."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from torch import nn
+
+import zoo
+from zoo.data.classes import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+
+# Output channels of the convolutions in each block (Simonyan & Zisserman 2014, config D).
+BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
+
+def conv_block(in_channels: int, widths: tuple[int, ...]) -> nn.Sequential:
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    for i, width in enumerate(widths, start=1):
+        layers[f"conv{i}"] = nn.Conv2d(in_channels, width, kernel_size=3, padding=1, bias=False)
+        layers[f"bn{i}"] = nn.BatchNorm2d(width)
+        layers[f"relu{i}"] = nn.ReLU(inplace=True)
+        in_channels = width
+    layers["pool"] = nn.MaxPool2d(2)
+    return nn.Sequential(layers)
+
+
+class VGG16(nn.Module):
+    def __init__(self, num_classes: int = 10, dropout: float = 0.5):
+        super().__init__()
+        in_channels = 3
+        for b, widths in enumerate(BLOCKS, start=1):
+            setattr(self, f"block{b}", conv_block(in_channels, widths))  # halves H and W
+            in_channels = widths[-1]
+        self.flatten = nn.Flatten()  # (b, 512)
+        self.classifier = nn.Sequential(OrderedDict(
+            fc1=nn.Linear(512, 512), relu=nn.ReLU(inplace=True), drop=nn.Dropout(dropout),
+            fc2=nn.Linear(512, num_classes),
+        ))
+
+    def forward(self, x):
+        for b in range(1, len(BLOCKS) + 1):
+            x = getattr(self, f"block{b}")(x)
+        return self.classifier(self.flatten(x))
+
+
+def declared_shapes() -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    size = 32
+    for b, widths in enumerate(BLOCKS, start=1):
+        for i, width in enumerate(widths, start=1):
+            shapes[f"block{b}.conv{i}"] = (width, size, size)
+        size //= 2
+        shapes[f"block{b}.pool"] = (widths[-1], size, size)
+    shapes |= {"flatten": (512,), "classifier.fc1": (512,), "classifier.fc2": (10,)}
+    return shapes
+
+
+@zoo.hookimpl
+def register_models(register):
+    register(zoo.ModelSpec(
+        name="vgg16",
+        summary="VGG-16 with batch norm for 32x32 inputs: 13 conv3x3 layers in 5 blocks",
+        builder=VGG16,
+        dataset="cifar10",
+        input_shape=(3, 32, 32),
+        class_names=CIFAR10_CLASSES,
+        layer_shapes=declared_shapes(),
+        train_transforms=zoo.Transforms(mean=CIFAR10_MEAN, std=CIFAR10_STD, crop_padding=4, hflip=True),
+        eval_transforms=zoo.Transforms(mean=CIFAR10_MEAN, std=CIFAR10_STD),
+        recipe=zoo.Recipe(epochs=30, batch_size=128, optimizer="sgd", lr=0.05, momentum=0.9,
+                          weight_decay=5e-4, schedule="onecycle", init="kaiming", label_smoothing=0.1),
+        reference="Simonyan & Zisserman, Very Deep Convolutional Networks, 2014 (config D, with BatchNorm)",
+    ))

@@ -1,0 +1,63 @@
+"""Typed errors. The core raises these and never prints; `zoo.cli` turns them into
+one clear line on stderr and an exit code."""
+from __future__ import annotations
+
+import difflib
+
+
+class ZooError(Exception):
+    """Base class. `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UsageError(ZooError):
+    """The user asked for something that cannot exist (bad name, bad option)."""
+
+    exit_code = 2
+
+
+class UnknownNameError(UsageError):
+    """An unknown model or dataset name, with close matches."""
+
+    def __init__(self, kind: str, name: str, known: list[str]):
+        self.kind, self.name, self.known = kind, name, sorted(known)
+        close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(close)}?" if close else f"known: {', '.join(self.known) or 'none'}"
+        super().__init__(f"unknown {kind} '{name}': {hint} (`zoo list` shows them all)")
+
+
+class SpecError(ZooError):
+    """A plugin declared an invalid model or dataset spec."""
+
+
+class PluginError(ZooError):
+    """A plugin failed to load or register."""
+
+
+class DuplicateNameError(PluginError):
+    """Two plugins registered the same name."""
+
+
+class ShapeMismatchError(ZooError):
+    """Declared, formula and actual layer shapes disagree."""
+
+
+class DataError(ZooError):
+    """A dataset file is missing, corrupt or inconsistent."""
+
+
+class CheckpointError(ZooError):
+    """A weights file or checkpoint is missing, corrupt or does not fit the model."""
+
+
+class TrainingError(ZooError):
+    """Training cannot go on (e.g. the loss became NaN)."""
+
+
+class ExportError(ZooError):
+    """ONNX export or verification could not be done."""
+
+
+class VerificationFailed(ZooError):
+    """ONNX Runtime and PyTorch disagree beyond the tolerance."""

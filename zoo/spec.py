@@ -1,0 +1,222 @@
+"""What a plugin declares: `ModelSpec` for an architecture, `DatasetSpec` for a dataset.
+
+Both are frozen dataclasses validated when they are built, with messages that
+say what to fix. Nothing here imports torch, so `zoo --help` stays fast.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from .errors import SpecError
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "onecycle", "cosine", "step")
+INITS = ("default", "kaiming", "xavier")
+
+
+def check_name(name: object, what: str) -> str:
+    """Names end up in file paths (runs/NAME/, exported/NAME.onnx), so they are
+    restricted to a safe alphabet: nothing can escape its output folder."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise SpecError(
+            f"{what} name {name!r} is invalid: use 1-64 lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise SpecError(message)
+
+
+@dataclass(frozen=True)
+class Transforms:
+    """A declarative preprocessing and augmentation pipeline for uint8 images.
+
+    This one declaration is the single source of truth: calling it returns the
+    equivalent torchvision.transforms.v2 pipeline (per-sample, as tutorials use
+    it), and `zoo.train` derives its batched on-device path from the same fields.
+    Order: random crop after zero padding, random horizontal flip, scale to
+    [0, 1], normalise with mean/std.
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    crop_padding: int = 0
+    hflip: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
+        object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+        _require(len(self.mean) == len(self.std) and len(self.mean) > 0,
+                 f"transforms: mean {self.mean} and std {self.std} need one value per channel")
+        _require(all(s > 0 for s in self.std), f"transforms: std {self.std} must be positive")
+        _require(isinstance(self.crop_padding, int) and self.crop_padding >= 0,
+                 f"transforms: crop_padding must be a non-negative int, got {self.crop_padding!r}")
+
+    @property
+    def augments(self) -> bool:
+        return self.crop_padding > 0 or self.hflip
+
+    def __call__(self, size: tuple[int, int] | None = None):
+        """The torchvision.transforms.v2 pipeline for one image (PIL or uint8 tensor)."""
+        import torch
+        from torchvision.transforms import v2
+
+        steps: list[Any] = [v2.ToImage()]
+        if self.crop_padding:
+            if size is None:
+                raise SpecError("transforms with crop_padding need the image size to build a RandomCrop")
+            steps.append(v2.RandomCrop(size, padding=self.crop_padding))
+        if self.hflip:
+            steps.append(v2.RandomHorizontalFlip())
+        steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(self.mean), list(self.std))]
+        return v2.Compose(steps)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The default training recipe; every field can be overridden on the command line."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "onecycle"
+    init: str = "default"
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.epochs, int) and self.epochs >= 1, f"recipe: epochs must be >= 1, got {self.epochs!r}")
+        _require(isinstance(self.batch_size, int) and self.batch_size >= 1,
+                 f"recipe: batch_size must be >= 1, got {self.batch_size!r}")
+        _require(self.optimizer in OPTIMIZERS, f"recipe: optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        _require(self.schedule in SCHEDULES, f"recipe: schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
+        _require(self.init in INITS, f"recipe: init {self.init!r} is not one of {', '.join(INITS)}")
+        _require(self.lr > 0, f"recipe: lr must be positive, got {self.lr!r}")
+        _require(0 <= self.label_smoothing < 1, f"recipe: label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+
+
+def _normalise_layer_shapes(layers: object) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    items = list(layers.items()) if isinstance(layers, Mapping) else list(layers)  # type: ignore[arg-type]
+    _require(len(items) > 0, "layer_shapes: declare the output shape of at least one layer")
+    out: list[tuple[str, tuple[int, ...]]] = []
+    for item in items:
+        _require(isinstance(item, (tuple, list)) and len(item) == 2,
+                 f"layer_shapes: expected (layer name, shape) pairs, got {item!r}")
+        name, shape = item
+        _require(isinstance(name, str) and name != "", f"layer_shapes: layer name {name!r} must be a non-empty string")
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        _require(len(shape) > 0 and all(isinstance(d, int) and d > 0 for d in shape),
+                 f"layer_shapes: shape of '{name}' must be positive ints without the batch dimension, got {shape!r}")
+        out.append((name, shape))
+    names = [n for n, _ in out]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    _require(not dupes, f"layer_shapes: layer(s) declared twice: {', '.join(dupes)}")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything zoo needs to train, check, export and explain one architecture."""
+
+    name: str
+    summary: str
+    builder: Callable[[], Any]
+    dataset: str
+    input_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    layer_shapes: tuple[tuple[str, tuple[int, ...]], ...]
+    train_transforms: Transforms
+    eval_transforms: Transforms
+    recipe: Recipe = field(default_factory=Recipe)
+    reference: str = ""
+    # Filled in by the core at registration: the distribution that registered it.
+    plugin: str = ""
+    plugin_version: str = ""
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "model")
+        _require(isinstance(self.summary, str) and self.summary.strip() != "" and "\n" not in self.summary,
+                 f"model '{self.name}': summary must be one non-empty line")
+        _require(callable(self.builder), f"model '{self.name}': builder must be a callable returning an nn.Module")
+        check_name(self.dataset, f"model '{self.name}': dataset")
+        shape = tuple(self.input_shape)
+        _require(len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape),
+                 f"model '{self.name}': input_shape must be (C, H, W) positive ints, got {self.input_shape!r}")
+        object.__setattr__(self, "input_shape", shape)
+        names = tuple(self.class_names)
+        _require(len(names) >= 2 and all(isinstance(n, str) and n for n in names),
+                 f"model '{self.name}': class_names must list at least two non-empty names")
+        object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "layer_shapes", _normalise_layer_shapes(self.layer_shapes))
+        for which in ("train_transforms", "eval_transforms"):
+            t = getattr(self, which)
+            _require(isinstance(t, Transforms), f"model '{self.name}': {which} must be a zoo.Transforms")
+            _require(len(t.mean) == shape[0],
+                     f"model '{self.name}': {which} normalise {len(t.mean)} channel(s) but the input has {shape[0]}")
+        _require(not self.eval_transforms.augments, f"model '{self.name}': eval_transforms must not augment")
+        _require(isinstance(self.recipe, Recipe), f"model '{self.name}': recipe must be a zoo.Recipe")
+        last = self.layer_shapes[-1][1]
+        _require(last == (self.num_classes,),
+                 f"model '{self.name}': the last declared layer should output ({self.num_classes},) "
+                 f"for {self.num_classes} classes, got {last}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def declared_shapes(self) -> dict[str, tuple[int, ...]]:
+        return dict(self.layer_shapes)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named image-classification dataset.
+
+    `load(root, split)` reads the files under `root` for split "train" or "test"
+    and returns (images uint8 (N, C, H, W), labels int64 (N,)) as torch tensors,
+    raising `DataError` naming the file and the problem. `files` names what must
+    exist under a root for it to count as present. `download(root)` fetches the
+    files (None: cannot be downloaded). `locations` are extra folders searched
+    after the user's data root (system installs, bundled copies). `fallback` names
+    a dataset used instead, with a notice, when this one is absent.
+    """
+
+    name: str
+    summary: str
+    input_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    load: Callable[[Path, str], Any]
+    files: tuple[str, ...] = ()
+    download: Callable[[Path], None] | None = None
+    locations: tuple[str, ...] = ()
+    fallback: str | None = None
+    citation: str = ""
+    plugin: str = ""
+    plugin_version: str = ""
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "dataset")
+        _require(isinstance(self.summary, str) and self.summary.strip() != "",
+                 f"dataset '{self.name}': summary must be a non-empty line")
+        shape = tuple(self.input_shape)
+        _require(len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape),
+                 f"dataset '{self.name}': input_shape must be (C, H, W) positive ints")
+        object.__setattr__(self, "input_shape", shape)
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        _require(len(self.class_names) >= 2, f"dataset '{self.name}': class_names must list at least two classes")
+        _require(callable(self.load), f"dataset '{self.name}': load must be callable (root, split) -> (images, labels)")
+        _require(self.download is None or callable(self.download), f"dataset '{self.name}': download must be callable")
+        if self.fallback is not None:
+            check_name(self.fallback, f"dataset '{self.name}': fallback")
+        object.__setattr__(self, "files", tuple(self.files))
+        object.__setattr__(self, "locations", tuple(str(p) for p in self.locations))
