@@ -17,7 +17,7 @@ from .spec import DatasetSpec, ModelSpec, Recipe, Transforms
 __version__ = "0.1.0"
 __all__ = [
     "DatasetSpec", "ModelSpec", "Recipe", "Transforms", "ZooError", "hookimpl",
-    "list_models", "get_spec", "create_model", "list_datasets", "get_dataset", "plugins",
+    "list_models", "get_spec", "create_model", "list_datasets", "get_dataset", "list_plugins",
 ]
 
 
@@ -42,5 +42,5 @@ def get_dataset(name: str) -> DatasetSpec:
     return get_registry().get_dataset(name)
 
 
-def plugins():
+def list_plugins():
     return list(get_registry().plugins)

@@ -1,0 +1,56 @@
+"""What every command shares: consoles, error lines, plugin warnings, JSON output.
+
+Nothing here imports torch: `zoo --help` must stay fast.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+# Wide enough for the layer tables when output goes to a file or CI log.
+_width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 160))
+out = Console(width=_width, highlight=False)
+err = Console(stderr=True, width=_width, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One clear line on stderr and a non-zero exit: no traceback."""
+    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def notice(message: str) -> None:
+    err.print(f"[yellow]note:[/] {message}", soft_wrap=True)
+
+
+def registry():
+    """The loaded registry, after printing one warning line per broken plugin."""
+    from zoo.registry import get_registry
+
+    reg = get_registry()
+    if not getattr(reg, "_warned", False):
+        for line in reg.warnings:
+            err.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
+        reg._warned = True
+    return reg
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output goes to stdout untouched by rich."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def shape_text(shape) -> str:
+    return "-" if shape is None else "x".join(str(d) for d in shape)
+
+
+def param_count(name: str) -> int:
+    import torch  # noqa: F401  (the builder needs it; imported here, never at start-up)
+
+    spec = registry().get_spec(name)
+    return sum(p.numel() for p in spec.builder().parameters())

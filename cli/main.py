@@ -1,0 +1,40 @@
+"""The Typer app. Each command lives in its own small module; none imports torch
+at module level, so `zoo --help` stays fast."""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from . import info_cmd, list_cmd, plugins_cmd, verify_shapes_cmd
+
+app = typer.Typer(
+    name="zoo",
+    help="A plugin-based model zoo for PyTorch with verified ONNX export.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+app.command("list")(list_cmd.list_models)
+app.command("info")(info_cmd.info)
+app.command("plugins")(plugins_cmd.plugins)
+app.command("verify-shapes")(verify_shapes_cmd.verify_shapes)
+
+
+def run() -> None:
+    """Console-script entry point: typed errors become one line and an exit code."""
+    from zoo.errors import ZooError
+
+    try:
+        app()
+    except ZooError as exc:
+        from .common import err
+
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,46 @@
+"""`zoo verify-shapes`: declared vs formula vs actual output shape of every layer."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from .common import err, out, print_json, registry, shape_text
+
+
+def layer_table(report):
+    from rich.table import Table
+
+    table = Table(title=f"{report.model}: input {shape_text(report.input_shape)}, "
+                        f"{report.total_params:,} parameters")
+    for column in ("layer", "type", "k/s/p/d", "formula", "declared", "actual", "params", ""):
+        table.add_column(column, justify="right" if column == "params" else "left")
+    for layer in report.layers:
+        mark = "[green]✓[/]" if layer.ok else "[red]✗[/]"
+        table.add_row(layer.name, layer.kind, layer.settings or "-", layer.formula or "-",
+                      shape_text(layer.declared), shape_text(layer.actual), f"{layer.params:,}", mark)
+    return table
+
+
+def verify_shapes(
+    names: Optional[List[str]] = typer.Argument(None, help="Models to check (default: all)."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Check every layer's output shape: declared by the plugin, the conv/pool formula, a real forward pass."""
+    reg = registry()
+    specs = [reg.get_spec(n) for n in names] if names else [reg.models[n] for n in sorted(reg.models)]
+    from zoo.shapes import check_spec
+
+    reports = [check_spec(spec) for spec in specs]
+    if json_output:
+        print_json([r.as_dict() for r in reports])
+    else:
+        for report in reports:
+            out.print(layer_table(report))
+            if report.ok:
+                out.print(f"[green]✓ {report.model}: declared, formula and actual shapes agree "
+                          f"for {len(report.layers)} layers[/]")
+    failed = [r for r in reports if not r.ok]
+    if failed:
+        err.print(f"[bold red]error:[/] {failed[0].first_problem()}", soft_wrap=True)
+        raise typer.Exit(1)

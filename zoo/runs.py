@@ -1,0 +1,75 @@
+"""Where a training run lives and how its weights are read back.
+
+    runs/NAME/model.safetensors     final weights (safetensors, never pickle)
+    runs/NAME/run.json              what was trained, how, and how well
+    runs/NAME/metrics.csv           one row per epoch
+    runs/NAME/checkpoint.safetensors + checkpoint.json   resumable state
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import CheckpointError
+from .spec import ModelSpec, check_name
+
+RUNS_ROOT = Path("runs")
+WEIGHTS_FILE = "model.safetensors"
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.csv"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+CHECKPOINT_STATE_FILE = "checkpoint.json"
+METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+
+
+def run_dir(name: str, out: str | Path | None = None) -> Path:
+    """The run folder: `--out` when given, else runs/NAME. Model names are restricted to
+    a safe alphabet, so runs/NAME can never point outside runs/."""
+    if out is not None:
+        return Path(out)
+    return RUNS_ROOT / check_name(name, "model")
+
+
+def weights_path(name: str, weights: str | Path | None = None, out: str | Path | None = None) -> Path:
+    return Path(weights) if weights is not None else run_dir(name, out) / WEIGHTS_FILE
+
+
+def load_state(path: str | Path) -> dict:
+    """Tensors from a safetensors file, with one clear error for every way it can be wrong."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no weights file at {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc}); retrain or pass another --weights")
+
+
+def load_trained(spec: ModelSpec, weights: str | Path | None = None, out: str | Path | None = None):
+    """The spec's model with trained weights loaded, in eval mode, on the CPU."""
+    path = weights_path(spec.name, weights, out)
+    if not path.is_file():
+        hint = f"run `zoo train {spec.name}` first" if weights is None else "check the path"
+        raise CheckpointError(f"no trained weights for '{spec.name}' at {path}: {hint}, or pass --weights PATH")
+    state = load_state(path)
+    model = spec.builder()
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc))
+        raise CheckpointError(f"{path} does not fit model '{spec.name}': {first}")
+    return model.eval()
+
+
+def read_run_info(folder: str | Path) -> dict | None:
+    """run.json of a run folder, or None when there is none."""
+    path = Path(folder) / RUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc})")
