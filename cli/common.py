@@ -5,7 +5,6 @@ Nothing here imports torch: `zoo --help` must stay fast.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any, NoReturn
 
@@ -13,7 +12,7 @@ import typer
 from rich.console import Console
 
 # Wide enough for the layer tables when output goes to a file or CI log.
-_width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 160))
+_width = None if sys.stdout.isatty() else 200
 out = Console(width=_width, highlight=False)
 err = Console(stderr=True, width=_width, highlight=False)
 

@@ -2,14 +2,30 @@
 at module level, so `zoo --help` stays fast."""
 from __future__ import annotations
 
-import sys
-
 import typer
+from typer.core import TyperGroup
+
+from zoo.errors import ZooError
 
 from . import info_cmd, list_cmd, plugins_cmd, verify_shapes_cmd
 
+
+class ZooGroup(TyperGroup):
+    """Turns the core's typed errors into one red line and the error's exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ZooError as exc:
+            from .common import err
+
+            err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code)
+
+
 app = typer.Typer(
     name="zoo",
+    cls=ZooGroup,
     help="A plugin-based model zoo for PyTorch with verified ONNX export.",
     no_args_is_help=True,
     add_completion=False,
@@ -24,16 +40,8 @@ app.command("verify-shapes")(verify_shapes_cmd.verify_shapes)
 
 
 def run() -> None:
-    """Console-script entry point: typed errors become one line and an exit code."""
-    from zoo.errors import ZooError
-
-    try:
-        app()
-    except ZooError as exc:
-        from .common import err
-
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        sys.exit(exc.exit_code)
+    """Console-script entry point."""
+    app()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,138 @@
+"""Training curves: loss, accuracy and learning rate against epochs, from metrics.csv.
+
+`write_curves(run_folder)` is called by `zoo train` at the end of every run and by
+`zoo plot NAME`; it only reads metrics.csv, so it works on any finished or
+interrupted run.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CheckpointError
+from ..runs import METRICS_COLUMNS, METRICS_FILE, read_run_info
+from ._figure import new_figure, save_png, styled
+
+CURVES_FILE = "curves.png"
+TRAIN_COLOR, TEST_COLOR = "tab:blue", "tab:orange"
+
+
+@dataclass
+class Metrics:
+    """metrics.csv as columns of floats; a blank cell (e.g. no test set) is NaN."""
+
+    epoch: list[float]
+    train_loss: list[float]
+    train_acc: list[float]
+    test_loss: list[float]
+    test_acc: list[float]
+    lr: list[float]
+    seconds: list[float]
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float(text) if text not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def read_metrics(path: str | Path) -> Metrics:
+    """Read a metrics.csv, with one clear error for a missing, empty or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no {METRICS_FILE} at {path}: train the model first (`zoo train NAME`)")
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+            header = rows[0].keys() if rows else []
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CheckpointError(f"{path} is not a readable CSV file ({exc})")
+    missing = [c for c in ("epoch", "train_loss") if c not in header]
+    if not rows or missing:
+        what = "has no epochs yet" if not missing else f"lacks column(s) {', '.join(missing)}"
+        raise CheckpointError(f"{path} {what}: expected columns {', '.join(METRICS_COLUMNS)}")
+    return Metrics(**{c: [_number(r.get(c)) for r in rows] for c in METRICS_COLUMNS})
+
+
+def _as_percent(values: list[float]) -> list[float]:
+    """Accuracies may be stored as fractions (0.97) or percentages (97.0); plot percentages."""
+    finite = [v for v in values if not math.isnan(v)]
+    if finite and max(finite) <= 1.0:
+        return [v * 100 for v in values]
+    return values
+
+
+def _has_data(values: list[float]) -> bool:
+    return any(not math.isnan(v) for v in values)
+
+
+def _line(ax, x, y, label, color, many: bool) -> None:
+    # Markers only when there are few points: one epoch must still show a dot.
+    ax.plot(x, y, label=label, color=color, marker="o" if not many else None, markersize=5, linewidth=2)
+
+
+def plot_curves(m: Metrics, path: str | Path, title: str) -> Path:
+    """Three panels: loss (train/test), accuracy (train/test), learning rate."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+
+    many = len(m) > 25
+    show_lr = _has_data(m.lr)
+    with styled():
+        fig = new_figure(15 if show_lr else 11, 4.6)
+        axes = fig.subplots(1, 3 if show_lr else 2, width_ratios=[1, 1, 0.7] if show_lr else None)
+        loss_ax, acc_ax = axes[0], axes[1]
+        _line(loss_ax, m.epoch, m.train_loss, "train", TRAIN_COLOR, many)
+        if _has_data(m.test_loss):
+            _line(loss_ax, m.epoch, m.test_loss, "test", TEST_COLOR, many)
+        loss_ax.set(title="Loss (cross-entropy)", xlabel="epoch", ylabel="loss")
+        if _has_data(m.train_acc):
+            _line(acc_ax, m.epoch, _as_percent(m.train_acc), "train", TRAIN_COLOR, many)
+        if _has_data(m.test_acc):
+            test_acc = _as_percent(m.test_acc)
+            _line(acc_ax, m.epoch, test_acc, "test", TEST_COLOR, many)
+            _mark_best(acc_ax, m.epoch, test_acc)
+        acc_ax.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
+        acc_ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        for ax in (loss_ax, acc_ax):
+            ax.legend(loc="best", fontsize=10)
+        if show_lr:
+            lr_ax = axes[2]
+            lr_ax.plot(m.epoch, m.lr, color="tab:green", marker="o" if not many else None, linewidth=2)
+            lr_ax.set(title="Learning rate (end of epoch)", xlabel="epoch", ylabel="learning rate")
+            # Plain numbers per tick: a '1e-3' offset label would collide with the title.
+            lr_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        for ax in axes:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        fig.suptitle(title, fontsize=14, fontweight="bold")
+        return save_png(fig, path)
+
+
+def _mark_best(ax, epochs: list[float], acc: list[float]) -> None:
+    """Annotate the best test accuracy: the number a learner looks for first."""
+    best_acc, best_epoch = max((a, e) for e, a in zip(epochs, acc) if not math.isnan(a))
+    ax.plot([best_epoch], [best_acc], linestyle="none", marker="*", markersize=16, color="tab:red", zorder=5,
+            label=f"best test {best_acc:.2f}% (epoch {best_epoch:g})")
+
+
+def curves_title(run_folder: Path) -> str:
+    """'lenet5: training curves (mnist-sample)' from run.json when it has the facts."""
+    try:
+        info = read_run_info(run_folder) or {}
+    except CheckpointError:
+        info = {}
+    name = info.get("model") if isinstance(info.get("model"), str) else run_folder.resolve().name
+    data = info.get("dataset_variant") or info.get("dataset")
+    return f"{name}: training curves" + (f" ({data})" if isinstance(data, str) else "")
+
+
+def write_curves(run_folder: str | Path, out: str | Path | None = None) -> Path:
+    """Read RUN/metrics.csv, write RUN/curves.png (or `out`) atomically, return its path."""
+    run_folder = Path(run_folder)
+    metrics = read_metrics(run_folder / METRICS_FILE)
+    return plot_curves(metrics, Path(out) if out is not None else run_folder / CURVES_FILE, curves_title(run_folder))
