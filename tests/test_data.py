@@ -212,6 +212,17 @@ def test_cifar_layouts_agree(tmp_path):
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
+def test_cifar_batch_pickled_by_numpy_1_loads(tmp_path):
+    """The real batches name numpy.core.multiarray (numpy 1); numpy 2 writes numpy._core."""
+    batches = write_cifar(tmp_path, binary=False)
+    path = tmp_path / cifar.PY_DIR / "test_batch"
+    old = path.read_bytes().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+    assert b"numpy.core.multiarray\n_reconstruct" in old
+    path.write_bytes(old)
+    images, labels = cifar.load_cifar10(tmp_path, "test")
+    assert torch.equal(images.reshape(4, -1), torch.from_numpy(batches["test_batch"][0]))
+
+
 def test_cifar_batch_that_does_not_unpickle(tmp_path):
     write_cifar(tmp_path, binary=False)
     bad = tmp_path / cifar.PY_DIR / "test_batch"

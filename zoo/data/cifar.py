@@ -11,6 +11,7 @@ and nothing else.
 """
 from __future__ import annotations
 
+import codecs
 import pickle
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def _numpy_globals() -> dict[tuple[str, str], object]:
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         # Python 3 pickles bytes with protocol <= 2 as _codecs.encode(str, "latin1").
-        ("_codecs", "encode"): __import__("codecs").encode,
+        ("_codecs", "encode"): codecs.encode,
     }
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
         allowed[(module, "_reconstruct")] = multiarray._reconstruct
