@@ -7,7 +7,7 @@ from typer.core import TyperGroup
 
 from zoo.errors import ZooError
 
-from . import info_cmd, list_cmd, plugins_cmd, verify_shapes_cmd
+from . import datasets_cmd, info_cmd, list_cmd, plugins_cmd, verify_shapes_cmd
 
 
 class ZooGroup(TyperGroup):
@@ -36,6 +36,7 @@ app = typer.Typer(
 app.command("list")(list_cmd.list_models)
 app.command("info")(info_cmd.info)
 app.command("plugins")(plugins_cmd.plugins)
+app.command("datasets")(datasets_cmd.datasets)
 app.command("verify-shapes")(verify_shapes_cmd.verify_shapes)
 
 

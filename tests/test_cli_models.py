@@ -94,3 +94,11 @@ def test_duplicate_plugin_cli(fake_dists):
     assert proc.returncode == 1
     assert "registered by both zoo and zoo-dup" in proc.stderr
     assert zoo("info", "lenet5").returncode == 0
+
+
+def test_datasets_lists_where_data_is(tmp_path):
+    rows = {r["name"]: r for r in json.loads(zoo("datasets", "--json", "--data-dir", str(tmp_path), check=True).stdout)}
+    assert {"mnist", "mnist-sample", "fashion-mnist", "cifar10"} <= set(rows)
+    assert rows["mnist-sample"]["found"].endswith("mnist_sample")
+    assert rows["mnist"]["found"] is None and rows["mnist"]["fallback"] == "mnist-sample"
+    assert rows["cifar10"]["searched"][0] == str(tmp_path / "cifar10")

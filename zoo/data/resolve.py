@@ -275,3 +275,9 @@ def load_dataset(name_or_spec: str | DatasetSpec, split: str = "train", data_dir
     if split not in SPLITS:
         raise UsageError(f"unknown split {split!r}: use 'train' or 'test'")
     return _load(spec, split, data_dir, offline, ())
+
+
+def locate(name_or_spec: str | DatasetSpec, data_dir: str | Path | None = None) -> Path | None:
+    """The folder a dataset would be read from right now, without loading or downloading."""
+    spec = _get_spec(name_or_spec)
+    return next((folder for folder in candidates(spec, data_dir) if not missing_files(folder, spec.files)), None)
