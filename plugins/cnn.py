@@ -39,9 +39,9 @@ def register_models(register):
             "conv2": (32, 14, 14), "pool2": (32, 7, 7),
             "flatten": (1568,), "fc": (10,),
         },
-        train_transforms=zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD, crop_padding=2),
+        train_transforms=zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD, crop_padding=1),
         eval_transforms=zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD),
         recipe=zoo.Recipe(epochs=15, batch_size=128, optimizer="adamw", lr=3e-3, weight_decay=5e-4,
-                          schedule="onecycle", init="kaiming"),
+                          schedule="onecycle", init="default", label_smoothing=0.1),
         reference="seed tutorial: a 2-conv CNN on MNIST (conv 16 and 32 channels, 5x5, padding 2)",
     ))

@@ -40,7 +40,7 @@ LAYER_SHAPES = {
     "flatten": (400,), "fc1": (120,), "fc2": (84,), "fc3": (10,),
 }
 DIGITS = zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD)
-SHIFTED_DIGITS = zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD, crop_padding=2)
+SHIFTED_DIGITS = zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD, crop_padding=1)
 
 
 @zoo.hookimpl
@@ -55,8 +55,8 @@ def register_models(register):
         layer_shapes=LAYER_SHAPES,
         train_transforms=SHIFTED_DIGITS,
         eval_transforms=DIGITS,
-        recipe=zoo.Recipe(epochs=15, batch_size=128, optimizer="adamw", lr=3e-3, weight_decay=5e-4,
-                          schedule="onecycle", init="kaiming"),
+        recipe=zoo.Recipe(epochs=15, batch_size=128, optimizer="adamw", lr=1e-2, weight_decay=5e-4,
+                          schedule="onecycle", init="default", label_smoothing=0.1),
         reference="LeCun et al., Gradient-Based Learning Applied to Document Recognition, 1998",
     ))
     register(zoo.ModelSpec(

@@ -36,7 +36,7 @@ def register_models(register):
         layer_shapes={"flatten": (784,), "fc1": (30,), "fc2": (30,), "fc3": (10,)},
         train_transforms=digits,
         eval_transforms=digits,
-        recipe=zoo.Recipe(epochs=15, batch_size=128, optimizer="adamw", lr=3e-3, weight_decay=1e-4,
-                          schedule="onecycle", init="kaiming"),
+        recipe=zoo.Recipe(epochs=15, batch_size=128, optimizer="adamw", lr=1e-2, weight_decay=1e-4,
+                          schedule="onecycle", init="default", label_smoothing=0.1),
         reference="seed tutorial: an MLP with two hidden layers of 30 units on MNIST",
     ))

@@ -45,7 +45,7 @@ def test_list_table():
 def test_info_shows_spec_and_layers():
     proc = zoo("info", "lenet5", check=True)
     assert "LeNet-5" in proc.stdout and "(28 + 2*2 - 5)/1 + 1 = 28" in proc.stdout
-    assert "random crop (pad 2)" in proc.stdout
+    assert "random crop (pad 1)" in proc.stdout
 
 
 def test_unknown_name_is_one_line_exit_2():

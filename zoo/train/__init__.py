@@ -1,1 +1,22 @@
-"""zoo.train"""
+"""zoo.train: the training loop, evaluation and checkpoints.
+
+    from zoo.train import TrainConfig, train, evaluate
+    result = train(TrainConfig("lenet5", epochs=2, limit=512), on_event=print)
+    result.test_accuracy, result.folder          # runs/lenet5/
+    ev = evaluate(model, images_uint8, labels, spec)   # EvalResult: accuracy, loss, confusion, ...
+
+train() never prints: it emits events (zoo.train.events) to `on_event`.
+"""
+from __future__ import annotations
+
+from .augment import AugmentParams, BatchTransform
+from .config import EpochMetrics, TrainConfig, TrainResult
+from .evaluate import EvalResult, evaluate
+from .events import BatchProgress, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
+from .loop import pick_device, train
+
+__all__ = [
+    "TrainConfig", "TrainResult", "EpochMetrics", "train", "evaluate", "EvalResult", "pick_device",
+    "BatchTransform", "AugmentParams",
+    "Notice", "RunStarted", "EpochStarted", "BatchProgress", "EpochEnded", "Interrupted",
+]

@@ -1,0 +1,239 @@
+"""`zoo train NAME`: train a model and write its run folder (runs/NAME/ by default).
+
+Display: a live bar per epoch on a terminal, plain lines elsewhere (CI logs,
+pipes), only notices and one result line with --quiet. The loop itself
+(zoo.train) never prints; `TrainDisplay` turns its events into output.
+
+Folder rule (zoo.train.records): a folder that already holds a run is never
+overwritten silently; --resume continues it, --force starts over.
+Exit codes: 0 done, 1 training failed (e.g. the loss diverged), 2 bad usage,
+130 interrupted by Ctrl-C (state saved, resumable).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import err, notice, out
+
+PLAIN_EVERY = 10.0  # seconds between progress lines when output is not a terminal
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    m, s = divmod(seconds, 60)
+    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m{s:02d}s"
+
+
+def epoch_line(m, epochs: int) -> str:
+    return (f"epoch {m.epoch:>{len(str(epochs))}}/{epochs}  train loss {m.train_loss:.4f} acc {pct(m.train_acc)}  "
+            f"test loss {m.test_loss:.4f} acc {pct(m.test_acc)}  lr {m.lr:.2e}  {m.seconds:.1f}s")
+
+
+class TrainDisplay:
+    """Callable on zoo.train events; use as a context manager around train()."""
+
+    def __init__(self, quiet: bool = False, live: bool | None = None):
+        self.quiet = quiet
+        self.live = out.is_terminal if live is None else live
+        self.progress = None
+        self.task = None
+        self.last_plain = 0.0
+
+    def __enter__(self) -> "TrainDisplay":
+        if self.live and not self.quiet:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[stats]}"),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                console=out, transient=True)
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def print(self, text: str) -> None:
+        (self.progress.console if self.progress else out).print(text, soft_wrap=True, highlight=False)
+
+    def __call__(self, event) -> None:
+        handler = getattr(self, f"on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+    def on_Notice(self, e) -> None:
+        if self.progress is not None:
+            self.progress.console.print(f"[yellow]note:[/] {e.message}", soft_wrap=True)
+        else:
+            notice(e.message)
+
+    def on_RunStarted(self, e) -> None:
+        if self.quiet:
+            return
+        where = "resuming" if e.resumed else "training"
+        data = e.variant if e.variant == e.dataset else f"{e.variant} (for {e.dataset})"
+        h = e.hparams
+        self.print(f"{where} [bold]{e.model}[/] on {data}: {e.train_samples:,} train / {e.test_samples:,} test "
+                   f"images, {e.device}, from epoch {e.start_epoch} of {e.epochs}")
+        extras = "".join([f" wd {h['weight_decay']:g}" if h["weight_decay"] else "",
+                          f" momentum {h['momentum']:g}" if h["optimizer"] == "sgd" else "",
+                          f", label smoothing {h['label_smoothing']:g}" if h["label_smoothing"] else ""])
+        self.print(f"  batch {h['batch_size']}, {h['optimizer']} lr {h['lr']:g}{extras}, {h['schedule']} schedule, "
+                   f"{h['init']} init -> {e.folder}")
+
+    def on_EpochStarted(self, e) -> None:
+        self.last_plain = time.monotonic()
+        if self.progress is not None:
+            self.task = self.progress.add_task(f"epoch {e.epoch}/{e.epochs}", total=e.batches,
+                                               completed=e.start_batch, rate="", stats="")
+
+    def on_BatchProgress(self, e) -> None:
+        stats = f"loss {e.loss:.4f} acc {pct(e.accuracy)}"
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=e.batch, rate=f"{e.samples_per_second:,.0f} img/s",
+                                 stats=stats)
+        elif not self.quiet and time.monotonic() - self.last_plain >= PLAIN_EVERY and e.batch < e.batches:
+            self.last_plain = time.monotonic()
+            self.print(f"  epoch {e.epoch} batch {e.batch}/{e.batches}  {stats}  {e.samples_per_second:,.0f} img/s")
+
+    def on_EpochEnded(self, e) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+        if not self.quiet:
+            self.print(epoch_line(e.metrics, e.epochs))
+
+    def on_Interrupted(self, e) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+
+
+def summary_table(result):
+    from rich.table import Table
+
+    info = result.info
+    h = info.get("hyperparameters", {})
+    table = Table(title=f"{result.model}: {result.status}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    data = result.dataset_variant if result.dataset_variant == result.dataset else \
+        f"{result.dataset_variant} (for {result.dataset})"
+    rows = [
+        ("dataset", f"{data}: {info.get('train_samples', 0):,} train, {info.get('test_samples', 0):,} test"),
+        ("epochs", f"{result.epoch}/{result.epochs}"),
+        ("recipe", f"batch {h.get('batch_size')}, {h.get('optimizer')} lr {h.get('lr'):g}, {h.get('schedule')}"),
+        ("device", f"{result.device}" + (f", {plural(info['threads'], 'thread')}" if info.get("threads") else "")),
+    ]
+    if result.metrics:
+        last = result.metrics[-1]
+        best = max(result.metrics, key=lambda m: m.test_acc)
+        per_epoch = sum(m.seconds for m in result.metrics) / len(result.metrics)
+        rows += [("train", f"loss {last.train_loss:.4f}, accuracy {pct(last.train_acc)}"),
+                 ("test", f"loss {last.test_loss:.4f}, accuracy [bold]{pct(last.test_acc)}[/]"),
+                 ("best test", f"{pct(best.test_acc)} (epoch {best.epoch})"),
+                 ("time", f"{duration(result.wall_time)} ({per_epoch:.1f}s per epoch)")]
+    files = [str(p) for p in (result.weights, result.folder / "run.json", result.folder / "metrics.csv",
+                              result.curves) if p is not None]
+    rows.append(("files", "\n".join(files)))
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def train(
+    name: str = typer.Argument(..., help="Model name, as `zoo list` shows it."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default: the model's recipe)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size (default: recipe)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate; the peak for onecycle (default: recipe)."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or adamw (default: recipe)."),
+    schedule: Optional[str] = typer.Option(None, "--schedule",
+                                           help="constant, onecycle, cosine or step (default: recipe)."),
+    momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum (default: recipe)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (default: recipe)."),
+    init: Optional[str] = typer.Option(None, "--init", help="default, kaiming or xavier (default: recipe)."),
+    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="0 to <1 (default: recipe)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0); with the same seed and "
+                                        "--threads a CPU run repeats bit for bit."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live (default: $ZOO_DATA_DIR "
+                                            "or ~/.cache/zoo/data)."),
+    offline: bool = typer.Option(False, "--offline", help="Never download; use what is on disk or the bundled sample."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/NAME)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in the folder from its checkpoint, "
+                                "with its saved settings."),
+    force: bool = typer.Option(False, "--force", help="Start over in a folder that already holds a run (deletes it)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Train and test on a random subset of N images each "
+                                        "(quick checks)."),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Apply the model's declared "
+                                           "augmentation (default) or only normalise."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: the cores other "
+                                          "processes leave free; on --resume, the run's own count)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only notices and the result line."),
+) -> None:
+    """Train a model: progress per epoch, then weights, run.json, metrics.csv, curves.png and a checkpoint."""
+    from .common import registry
+
+    registry()  # plugin warnings first, and an unknown name fails before any data is loaded
+    registry().get_spec(name)
+    from zoo.train import TrainConfig
+    from zoo.train import train as run_training
+
+    config = TrainConfig(
+        model=name, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
+        momentum=momentum, weight_decay=weight_decay, init=init, label_smoothing=label_smoothing, seed=seed,
+        dataset=dataset, data_dir=data_dir, offline=offline, out=out_dir, device=device, resume=resume,
+        force=force, limit=limit, augment=augment, threads=threads)
+    try:
+        with TrainDisplay(quiet=quiet) as display:
+            result = run_training(config, on_event=display)
+    except KeyboardInterrupt:  # a second Ctrl-C: stop without saving again
+        err.print("[yellow]stopped.[/] The last checkpoint is kept; resume with: "
+                  f"{resume_command(name, out_dir, data_dir, offline, device)}", soft_wrap=True)
+        raise typer.Exit(130)
+    if result.status == "interrupted":
+        where = f"epoch {result.epoch + 1}, batch {result.batch}" if result.batch else f"end of epoch {result.epoch}"
+        err.print(f"[yellow]interrupted:[/] saved the state at {where} in {result.checkpoint}", soft_wrap=True)
+        err.print(f"resume with: {resume_command(name, out_dir, data_dir, offline, device)}", soft_wrap=True)
+        raise typer.Exit(130)
+    if not quiet:
+        out.print(summary_table(result))
+    acc = f"test accuracy {pct(result.test_accuracy)}" if result.test_accuracy is not None else "done"
+    out.print(f"[green]✓[/] {name}: {acc} after {plural(result.epoch, 'epoch')} ({duration(result.wall_time)}); "
+              f"weights in {result.weights or result.folder}", soft_wrap=True, highlight=False)
+
+
+def resume_command(name: str, out_dir, data_dir, offline: bool, device: str) -> str:
+    """The command that continues this run: settings come from the checkpoint, so
+    only where things are needs repeating."""
+    import shlex
+
+    parts = ["zoo", "train", name, "--resume"]
+    if out_dir is not None:
+        parts += ["--out", str(out_dir)]
+    if data_dir is not None:
+        parts += ["--data-dir", str(data_dir)]
+    if offline:
+        parts.append("--offline")
+    if device != "auto":
+        parts += ["--device", device]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

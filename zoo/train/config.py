@@ -1,0 +1,108 @@
+"""What a training run is asked to do (`TrainConfig`) and what it produced (`TrainResult`)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError, UsageError
+from ..spec import ModelSpec, Recipe
+
+# Recipe fields a TrainConfig may override; None means "the spec's recipe decides".
+HPARAMS = tuple(f.name for f in dataclasses.fields(Recipe))
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Hyperparameters left at None come from the spec's `zoo.Recipe`.
+
+    With `resume`, the run continues with the settings saved in its checkpoint;
+    an explicit setting that contradicts them is refused (it would not be the same run).
+    """
+
+    model: str
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    optimizer: str | None = None
+    schedule: str | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    init: str | None = None
+    label_smoothing: float | None = None
+    seed: int | None = None  # None: 0 for a new run, the saved seed on resume
+    dataset: str | None = None  # None: the spec's dataset
+    data_dir: str | Path | None = None
+    offline: bool = False
+    out: str | Path | None = None  # run folder; None: runs/MODEL
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    resume: bool = False
+    force: bool = False  # start over in a folder that already holds a run
+    limit: int | None = None  # use a seeded random subset of this many samples per split (tests, smoke runs)
+    augment: bool | None = None  # None: as the spec's train_transforms declare; False: normalise only
+    eval_batch_size: int = 1024
+    data_on_device: bool | None = None  # None: keep the dataset on the device when it fits
+    threads: int | None = None  # CPU threads; None: the free cores (zoo.train.threads), or the saved count on resume
+    curves: bool = True  # write curves.png at the end (zoo.viz.curves)
+    handle_sigint: bool = True  # Ctrl-C finishes the batch, saves and returns "interrupted"
+
+    def overrides(self) -> dict[str, Any]:
+        """The hyperparameters set explicitly (not None)."""
+        return {k: getattr(self, k) for k in HPARAMS if getattr(self, k) is not None}
+
+
+def resolve_recipe(spec: ModelSpec, config: TrainConfig) -> Recipe:
+    """The spec's recipe with the config's explicit settings applied and validated."""
+    try:
+        recipe = dataclasses.replace(spec.recipe, **config.overrides())
+    except (SpecError, TypeError) as exc:
+        raise UsageError(f"invalid training option: {str(exc).removeprefix('recipe: ')}") from None
+    if recipe.momentum < 0 or recipe.weight_decay < 0:
+        raise UsageError("invalid training option: momentum and weight decay must be >= 0")
+    if config.limit is not None and config.limit < 1:
+        raise UsageError(f"invalid training option: limit must be >= 1, got {config.limit}")
+    return recipe
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One row of metrics.csv. Accuracies are fractions in [0, 1]; lr is the
+    learning rate at the end of the epoch; seconds is the epoch's training time."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    lr: float
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model: str
+    folder: Path
+    status: str  # "finished" | "interrupted"
+    epoch: int  # epochs completed
+    epochs: int  # epochs asked for
+    batch: int  # batches done in the epoch in progress (0 unless interrupted mid-epoch)
+    metrics: list[EpochMetrics] = field(default_factory=list)
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    wall_time: float = 0.0  # seconds, all sessions of the run together
+    device: str = "cpu"
+    dataset: str = ""
+    dataset_variant: str = ""
+    weights: Path | None = None  # model.safetensors, when finished
+    checkpoint: Path | None = None
+    curves: Path | None = None
+    notices: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)  # what run.json holds
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"

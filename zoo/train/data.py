@@ -1,0 +1,136 @@
+"""Getting a dataset into the loop: load, subset, place, and iterate in batches.
+
+A dataset that fits stays as uint8 on the training device (a 60k MNIST split is
+47 MB) and each batch is one index gather there. One that does not fit on a GPU
+stays in pinned host memory and a DataLoader feeds whole batches (gathered the
+same way, so the sample order and augmentation are identical either way).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from ..errors import DataError
+from ..spec import ModelSpec
+from .augment import AugmentParams, BatchTransform
+
+# Share of free GPU memory the uint8 dataset may take; the rest is for the model and activations.
+DEVICE_DATA_SHARE = 0.5
+
+
+@dataclass
+class Split:
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor  # int64 (N,)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device) -> "Split":
+        return Split(self.images.to(device), self.labels.to(device))
+
+
+@dataclass
+class RunData:
+    train: Split
+    test: Split
+    name: str
+    variant: str
+    source: str
+    class_names: tuple[str, ...]
+    notices: list[str]
+
+
+def load_run_data(spec: ModelSpec, dataset: str, data_dir: str | Path | None, offline: bool,
+                  limit: int | None, seed: int) -> RunData:
+    from ..data.resolve import load_dataset
+
+    train = load_dataset(dataset, "train", data_dir=data_dir, offline=offline)
+    test = load_dataset(dataset, "test", data_dir=data_dir, offline=offline)
+    shape = tuple(train.images.shape[1:])
+    if shape != tuple(spec.input_shape):
+        want = "x".join(map(str, spec.input_shape))
+        raise DataError(f"dataset '{dataset}' has {'x'.join(map(str, shape))} images but model '{spec.name}' "
+                        f"takes {want}: pick a dataset of that shape with --dataset")
+    if len(train.class_names) != spec.num_classes:
+        raise DataError(f"dataset '{dataset}' has {len(train.class_names)} classes but model '{spec.name}' "
+                        f"predicts {spec.num_classes}")
+    notices = list(dict.fromkeys(n for n in (train.notice, test.notice) if n))
+    return RunData(
+        train=subset(Split(train.images, train.labels), limit, seed),
+        test=subset(Split(test.images, test.labels), limit, seed + 1),
+        name=train.name, variant=train.variant, source=train.source,
+        class_names=tuple(train.class_names), notices=notices,
+    )
+
+
+def subset(split: Split, limit: int | None, seed: int) -> Split:
+    """A seeded random subset: files such as mnist-sample are sorted by class, so
+    the first N samples would all be zeros."""
+    if limit is None or limit >= len(split):
+        return split
+    keep = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:limit]
+    return Split(split.images[keep], split.labels[keep])
+
+
+def fits_on_device(split_bytes: int, device: torch.device) -> bool:
+    """The CPU holds the data already; a GPU gets it when it takes at most half its free memory."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return split_bytes <= DEVICE_DATA_SHARE * free
+
+
+def split_bytes(*splits: Split) -> int:
+    return sum(s.images.numel() * s.images.element_size() + s.labels.numel() * 8 for s in splits)
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    """ceil(n / batch_size), minus a last batch of one sample: batch norm cannot train on it."""
+    batches = -(-n // batch_size)
+    return batches - 1 if batches > 1 and n % batch_size == 1 else batches
+
+
+def epoch_plan(n: int, epoch: int, seed: int, transform: BatchTransform) -> tuple[torch.Tensor, AugmentParams]:
+    """The sample order and augmentation draws of one epoch, from a generator seeded
+    by (seed, epoch) alone: the same on every device, and a resumed run needs no
+    saved data-RNG state to continue exactly where it stopped."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g), transform.draw_params(n, g)
+
+
+class _EpochBatches(torch.utils.data.Dataset):
+    """Item i is the i-th batch of an epoch, gathered from host memory."""
+
+    def __init__(self, split: Split, order: torch.Tensor, batch_size: int):
+        self.split, self.order, self.batch_size = split, order, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.order) // self.batch_size)
+
+    def __getitem__(self, i: int):
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        return self.split.images[idx], self.split.labels[idx]
+
+
+def iterate(split: Split, order: torch.Tensor, params: AugmentParams, batch_size: int, batches: int,
+            start: int, device: torch.device, on_device: bool) -> Iterator[tuple[int, torch.Tensor, torch.Tensor,
+                                                                                 AugmentParams]]:
+    """(batch index, uint8 images, labels, augmentation draws), all on `device`,
+    for batches start..batches-1 of an epoch."""
+    if on_device:  # order and params were moved to the device once for the epoch
+        for i in range(start, batches):
+            lo, hi = i * batch_size, (i + 1) * batch_size
+            idx = order[lo:hi]
+            yield i, split.images[idx], split.labels[idx], params.slice(lo, hi)
+        return
+    cuda = device.type == "cuda"
+    loader = torch.utils.data.DataLoader(
+        _EpochBatches(split, order, batch_size), batch_size=None, sampler=range(start, batches),
+        num_workers=2 if cuda else 0, pin_memory=cuda)
+    for i, (x, y) in zip(range(start, batches), loader):
+        lo, hi = i * batch_size, (i + 1) * batch_size
+        yield i, x.to(device, non_blocking=True), y.to(device, non_blocking=True), params.slice(lo, hi)

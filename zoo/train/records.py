@@ -1,0 +1,124 @@
+"""What a run leaves in its folder besides the checkpoint: run.json, metrics.csv,
+model.safetensors, curves.png, and the rule for reusing a folder.
+
+Folder rule: a new run never lands silently on an existing one. A folder that
+already holds a run (a checkpoint, run.json or model.safetensors) needs
+`resume` (continue it) or `force` (start over: the old run's files are removed
+first, so a stale checkpoint can never be resumed by mistake). Other files in
+the folder are never touched, and nothing is removed before the new run has
+loaded its data and is about to write.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .. import fileio
+from ..errors import UsageError
+from ..runs import (CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, METRICS_COLUMNS, METRICS_FILE, RUN_FILE,
+                    WEIGHTS_FILE)
+from .config import EpochMetrics
+
+CURVES_FILE = "curves.png"
+RUN_FILES = (CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, RUN_FILE, WEIGHTS_FILE, METRICS_FILE, CURVES_FILE)
+
+
+def holds_run(folder: Path) -> bool:
+    return any((folder / f).exists() for f in (CHECKPOINT_FILE, RUN_FILE, WEIGHTS_FILE))
+
+
+def check_folder(folder: Path, model: str, resume: bool, force: bool, out_given: bool) -> bool:
+    """Apply the folder rule before anything is loaded; True when the old run must be
+    cleared (with `clear_run`, once the new one is ready to write)."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} exists and is not a folder: pass another --out")
+    if resume and force:
+        raise UsageError("--resume continues a run and --force starts it over: pass only one")
+    if resume:
+        if not (folder / CHECKPOINT_FILE).is_file():
+            hint = f"start one with `zoo train {model}`" if not holds_run(folder) else \
+                "it has no checkpoint to continue from; start over with --force"
+            raise UsageError(f"nothing to resume in {folder}: {hint}")
+        return False
+    if not holds_run(folder):
+        return False
+    if not force:
+        elsewhere = "another --out folder" if out_given else "--out DIR for a separate run"
+        raise UsageError(f"{folder} already holds a run of {describe_existing(folder)}: pass --resume to "
+                         f"continue it, --force to start over (deletes it), or {elsewhere}")
+    return True
+
+
+def clear_run(folder: Path) -> None:
+    """Remove a previous run's files (only those a run writes), so none can be mistaken for the new run's."""
+    for name in RUN_FILES:
+        (folder / name).unlink(missing_ok=True)
+
+
+def describe_existing(folder: Path) -> str:
+    """'lenet5 (finished, 15 epochs)' from run.json, best effort."""
+    import json
+
+    try:
+        info = json.loads((folder / RUN_FILE).read_text())
+        done, total = info.get("epochs_completed"), info.get("hyperparameters", {}).get("epochs")
+        return f"{info.get('model', '?')} ({info.get('status', '?')}, {done}/{total} epochs)"
+    except (OSError, ValueError, AttributeError):
+        return "a model"
+
+
+def write_metrics(folder: Path, metrics: list[EpochMetrics]) -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(METRICS_COLUMNS)
+    for m in metrics:
+        row = m.as_dict()
+        writer.writerow([_cell(row[c]) for c in METRICS_COLUMNS])
+    fileio.write_text(folder / METRICS_FILE, buf.getvalue())
+    return folder / METRICS_FILE
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.6g}"
+    return str(value)
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import safetensors
+    import torch
+    import torchvision
+
+    import zoo
+
+    return {
+        "zoo": zoo.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__, "safetensors": safetensors.__version__,
+        "python": sys.version.split()[0], "platform": platform.platform(),
+    }
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_run_info(folder: Path, info: dict[str, Any]) -> Path:
+    fileio.write_json(folder / RUN_FILE, info)
+    return folder / RUN_FILE
+
+
+def write_curves(folder: Path) -> Path | None:
+    """curves.png through zoo.viz.curves; None when that module is not installed."""
+    try:
+        from ..viz.curves import write_curves as plot
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("zoo.viz"):
+            return None
+        raise
+    return plot(folder)

@@ -1,0 +1,321 @@
+"""One training session: build the run (data, model, optimizer, schedule, maybe a
+checkpoint), train the remaining epochs, write what the run leaves behind.
+
+Hot path per batch, all on the training device: gather a uint8 batch, augment
+and normalise it (zoo.train.augment), forward, backward, one fused optimizer
+step, one scheduler step. Loss and correct counts accumulate in device tensors
+and are read back only every few batches for progress, so on a GPU nothing
+waits for the host.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import TrainingError
+from ..runs import CHECKPOINT_FILE, WEIGHTS_FILE
+from ..spec import Recipe
+from . import checkpoint as ckpt
+from . import records
+from .augment import BatchTransform
+from .config import EpochMetrics, TrainConfig, TrainResult
+from .data import RunData, epoch_plan, fits_on_device, iterate, load_run_data, num_batches, split_bytes
+from .evaluate import evaluate
+from .events import BatchProgress, Callback, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
+from .optim import current_lr, init_weights, make_optimizer, make_scheduler
+from .threads import CpuWatch, auto_threads
+
+PROGRESS_UPDATES = 25  # progress events per epoch (each one reads the loss back from the device)
+
+
+class StopFlag:
+    """Set (by the Ctrl-C handler) to ask the loop to stop after the current batch."""
+
+    requested = False
+
+
+class Session:
+    """One invocation of train(): builds everything, then runs the remaining epochs."""
+
+    def __init__(self, spec, folder: Path, settings: dict, device: torch.device, config: TrainConfig,
+                 emit: Callback, stop: StopFlag, saved):
+        self.spec, self.folder, self.settings, self.device = spec, folder, settings, device
+        self.config, self.emit, self.stop = config, emit, stop
+        self.recipe = Recipe(**settings["recipe"])
+        self.seed = settings["seed"]
+        self.started = time.perf_counter()
+        meta = saved[0] if saved else {}
+        self.metrics = [EpochMetrics(**m) for m in meta.get("metrics", [])]
+        self.epoch_done = meta.get("epoch", 0)  # completed epochs
+        self.batch_done = meta.get("batch", 0)  # batches done in the epoch after them
+        self.partial = meta.get("partial")  # accumulators of that unfinished epoch
+        self.previous_wall = meta.get("wall_time", 0.0)
+        self.sessions = meta.get("sessions", 0) + 1
+        self.started_at = meta.get("started_at") or records.now()
+        self.notices: list[str] = []
+        self.last_checkpoint = _where(self.epoch_done, self.batch_done) if saved else None
+
+        watch = CpuWatch()  # how busy other processes keep the CPU while the data loads
+        self.data = self._load_data()
+        if device.type == "cpu":
+            self.threads = config.threads or meta.get("threads") or auto_threads(watch)
+            torch.set_num_threads(self.threads)
+        else:
+            self.threads = None
+        declared = spec.train_transforms
+        self.train_tf = BatchTransform(declared if settings["augment"] else
+                                       dataclasses.replace(declared, crop_padding=0, hflip=False), device)
+        self.eval_tf = BatchTransform(spec.eval_transforms, device)
+        self.batches = num_batches(len(self.data.train), self.recipe.batch_size)
+        torch.manual_seed(self.seed)  # model init, then dropout: the global RNG
+        model = spec.builder()
+        init_weights(model, self.recipe.init)
+        self.model = _place(model, device)
+        self.optimizer = make_optimizer(self.model, self.recipe, device)
+        self.scheduler = make_scheduler(self.optimizer, self.recipe, self.batches)
+        if saved:
+            ckpt.restore(meta, saved[1], self.model, self.optimizer, self.scheduler)
+            _match_state_layout(self.optimizer)
+
+    def _load_data(self) -> RunData:
+        s = self.settings
+        data = load_run_data(self.spec, s["dataset"], self.config.data_dir, self.config.offline, s["limit"], self.seed)
+        for message in data.notices:
+            self.notify(message)
+        want = self.config.data_on_device
+        self.on_device = fits_on_device(split_bytes(data.train, data.test), self.device) if want is None else want
+        if self.on_device:
+            data.train, data.test = data.train.to(self.device), data.test.to(self.device)
+        return data
+
+    def notify(self, message: str) -> None:
+        self.notices.append(message)
+        self.emit(Notice(message))
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self, wipe: bool = False) -> TrainResult:
+        """Train the remaining epochs; `wipe` first removes the old run this one replaces (--force)."""
+        r = self.recipe
+        self.emit(RunStarted(
+            model=self.spec.name, dataset=self.data.name, variant=self.data.variant, device=str(self.device),
+            folder=self.folder, start_epoch=self.epoch_done + 1, epochs=r.epochs,
+            train_samples=len(self.data.train), test_samples=len(self.data.test), batches=self.batches,
+            hparams=asdict(r), resumed=self.sessions > 1, data_on_device=self.on_device))
+        if self.epoch_done >= r.epochs:
+            self.notify(f"the run in {self.folder} already finished its {r.epochs} epochs; nothing to resume")
+            result = self._result("finished")
+            result.weights = self.folder / WEIGHTS_FILE if (self.folder / WEIGHTS_FILE).is_file() else None
+            return result
+        if wipe:
+            records.clear_run(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for epoch in range(self.epoch_done + 1, r.epochs + 1):
+            finished = self._epoch(epoch)
+            if not finished or self.stop.requested:
+                return self._interrupted(epoch if not finished else epoch + 1)
+        return self._finish()
+
+    def _epoch(self, epoch: int) -> bool:
+        """Train one epoch (or its rest), evaluate, save. False when stopped by Ctrl-C."""
+        start = self.batch_done
+        model, opt, sched, r = self.model, self.optimizer, self.scheduler, self.recipe
+        order, params = epoch_plan(len(self.data.train), epoch, self.seed, self.train_tf)
+        params = params.to(self.device)  # one transfer per epoch
+        order = order.to(self.device) if self.on_device else order
+        acc = Accumulators(self.device, self.partial if start else None)
+        self.partial = None
+        self.emit(EpochStarted(epoch, r.epochs, self.batches, start, current_lr(opt), model))
+        every = max(1, self.batches // PROGRESS_UPDATES)
+        stepped = r.schedule != "constant"  # a constant schedule's step only costs time
+        t0 = time.perf_counter()
+        model.train()
+        for i, x, y, aug in iterate(self.data.train, order, params, r.batch_size, self.batches, start,
+                                    self.device, self.on_device):
+            logits = model(self.train_tf(x, aug))  # (b, K)
+            loss = F.cross_entropy(logits, y, label_smoothing=r.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if stepped:
+                sched.step()
+            acc.add(loss.detach(), logits.detach(), y)
+            done = i + 1
+            if done % every == 0 or done == self.batches:
+                self._progress(epoch, done, acc, t0)
+            if self.stop.requested and done < self.batches:
+                self._save(epoch - 1, done, acc.state(time.perf_counter() - t0))
+                self.batch_done = done
+                return False
+        train_loss, train_acc = self._check_finite(epoch, self.batches, acc)
+        test = evaluate(model, self.data.test.images, self.data.test.labels, self.spec, self.device,
+                        self.config.eval_batch_size, self.eval_tf)
+        if not math.isfinite(test.loss):  # the last steps can break the weights after the last loss was fine
+            raise self._diverged(f"the test loss after epoch {epoch} became {test.loss}")
+        seconds = acc.seconds + time.perf_counter() - t0
+        m = EpochMetrics(epoch, train_loss, train_acc, test.loss, test.accuracy, current_lr(opt), seconds)
+        self.metrics.append(m)
+        self.batch_done = 0
+        path = self._save(epoch, 0, None)
+        records.write_metrics(self.folder, self.metrics)
+        records.write_run_info(self.folder, self._info("running"))
+        self.emit(EpochEnded(m, r.epochs, path))
+        return True
+
+    def _progress(self, epoch: int, done: int, acc: "Accumulators", t0: float) -> None:
+        loss, accuracy = self._check_finite(epoch, done, acc)  # the one host read of this stretch
+        elapsed = max(time.perf_counter() - t0, 1e-9)
+        samples = min(done * self.recipe.batch_size, len(self.data.train))
+        self.emit(BatchProgress(epoch, done, self.batches, samples, loss, accuracy,
+                                acc.session_samples / elapsed, current_lr(self.optimizer)))
+
+    def _check_finite(self, epoch: int, done: int, acc: "Accumulators") -> tuple[float, float]:
+        loss, accuracy = acc.read()
+        if math.isfinite(loss):
+            return loss, accuracy
+        raise self._diverged(f"the training loss became {loss} in epoch {epoch} (by batch {done}/{self.batches})")
+
+    def _diverged(self, what: str) -> TrainingError:
+        kept = (f"the last good checkpoint ({self.last_checkpoint}) is kept in {self.folder}"
+                if self.last_checkpoint else "no checkpoint was written")
+        return TrainingError(
+            f"{what}: training diverged, the learning rate ({self.recipe.lr:g}, {self.recipe.optimizer}) "
+            f"is probably too high; {kept}. Start over with a lower --lr and --force")
+
+    def _save(self, epoch: int, batch: int, partial: dict | None) -> Path:
+        """Checkpoint after `epoch` complete epochs and `batch` batches of the next one."""
+        state = {
+            "model": self.spec.name, "epoch": epoch, "batch": batch, "partial": partial,
+            "epochs": self.recipe.epochs, "settings": self.settings,
+            "metrics": [m.as_dict() for m in self.metrics], "wall_time": self.wall_time,
+            "sessions": self.sessions, "started_at": self.started_at, "threads": self.threads,
+        }
+        path = ckpt.save_checkpoint(self.folder, self.model, self.optimizer, self.scheduler, state)
+        self.last_checkpoint = _where(epoch, batch)
+        return path
+
+    @property
+    def wall_time(self) -> float:
+        return self.previous_wall + time.perf_counter() - self.started
+
+    # -- endings --------------------------------------------------------------------------------
+
+    def _interrupted(self, epoch: int) -> TrainResult:
+        """Stopped by Ctrl-C in `epoch` (its first `batch_done` batches are done, and saved)."""
+        self.epoch_done = epoch - 1
+        records.write_metrics(self.folder, self.metrics)
+        records.write_run_info(self.folder, self._info("interrupted"))
+        path = self.folder / CHECKPOINT_FILE
+        self.emit(Interrupted(epoch, self.batch_done, path))
+        return self._result("interrupted")
+
+    def _finish(self) -> TrainResult:
+        self.epoch_done = self.recipe.epochs
+        weights = ckpt.save_weights(self.folder / WEIGHTS_FILE, self.model, {
+            "format": "pt", "model": self.spec.name, "dataset": self.data.variant})
+        records.write_run_info(self.folder, self._info("finished"))
+        result = self._result("finished")
+        result.weights = weights
+        if self.config.curves:
+            try:
+                result.curves = records.write_curves(self.folder)
+            except Exception as exc:  # a plot must never cost the user a finished run
+                self.notify(f"could not draw the training curves: {exc}")
+        return result
+
+    def _info(self, status: str) -> dict[str, Any]:
+        last = self.metrics[-1] if self.metrics else None
+        best = max(self.metrics, key=lambda m: m.test_acc) if self.metrics else None
+        return {
+            "model": self.spec.name, "summary": self.spec.summary,
+            "plugin": self.spec.plugin, "plugin_version": self.spec.plugin_version,
+            "status": status,
+            "dataset": self.data.name, "dataset_variant": self.data.variant, "dataset_source": self.data.source,
+            "class_names": list(self.data.class_names),
+            "train_samples": len(self.data.train), "test_samples": len(self.data.test),
+            "limit": self.settings["limit"], "augment": self.train_tf.augments,
+            "hyperparameters": dict(self.settings["recipe"]),
+            "seed": self.seed,
+            "device": str(self.device), "threads": self.threads,
+            "data_on_device": self.on_device,
+            "versions": records.versions(),
+            "epochs_completed": len(self.metrics),
+            "metrics": [m.as_dict() for m in self.metrics],
+            "test_accuracy": last.test_acc if last else None,
+            "test_loss": last.test_loss if last else None,
+            "best_test_accuracy": best.test_acc if best else None,
+            "best_epoch": best.epoch if best else None,
+            "wall_time_seconds": round(self.wall_time, 3),
+            "sessions": self.sessions,
+            "started_at": self.started_at,
+            "updated_at": records.now(),
+            "weights": WEIGHTS_FILE if status == "finished" else None,
+        }
+
+    def _result(self, status: str) -> TrainResult:
+        last = self.metrics[-1] if self.metrics else None
+        return TrainResult(
+            model=self.spec.name, folder=self.folder, status=status, epoch=len(self.metrics),
+            epochs=self.recipe.epochs, batch=self.batch_done if status == "interrupted" else 0,
+            metrics=list(self.metrics), test_accuracy=last.test_acc if last else None,
+            test_loss=last.test_loss if last else None, wall_time=self.wall_time, device=str(self.device),
+            dataset=self.data.name, dataset_variant=self.data.variant,
+            checkpoint=self.folder / CHECKPOINT_FILE, notices=list(self.notices), info=self._info(status),
+        )
+
+
+class Accumulators:
+    """Running sums of one epoch, kept on the device (no host sync per batch)."""
+
+    def __init__(self, device: torch.device, saved: dict | None):
+        saved = saved or {}
+        self.loss_sum = torch.tensor(saved.get("loss_sum", 0.0), dtype=torch.float64, device=device)
+        self.correct = torch.tensor(saved.get("correct", 0), dtype=torch.int64, device=device)
+        self.samples = saved.get("samples", 0)
+        self.seconds = saved.get("seconds", 0.0)  # spent on this epoch in earlier sessions
+        self.session_samples = 0
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        b = len(y)
+        self.loss_sum += loss.double() * b
+        self.correct += (logits.argmax(1) == y).sum()
+        self.samples += b
+        self.session_samples += b
+
+    def read(self) -> tuple[float, float]:
+        n = max(self.samples, 1)
+        return float(self.loss_sum) / n, int(self.correct) / n
+
+    def state(self, seconds: float) -> dict:
+        return {"loss_sum": float(self.loss_sum), "correct": int(self.correct), "samples": self.samples,
+                "seconds": self.seconds + seconds}
+
+
+def _place(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """On the CPU, convolutions run markedly faster in channels-last layout (oneDNN's
+    native one); the values are the same, and saved weights are made contiguous."""
+    model = model.to(device)
+    if device.type == "cpu" and any(p.dim() == 4 for p in model.parameters()):
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _match_state_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Optimizer state restored from a checkpoint is in the standard layout; give each
+    tensor its parameter's layout (fused kernels walk both with the same strides)."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for key, value in optimizer.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    optimizer.state[p][key] = torch.empty_like(p).copy_(value)
+
+
+def _where(epoch: int, batch: int) -> str:
+    return f"epoch {epoch + 1}, batch {batch}" if batch else f"end of epoch {epoch}"
