@@ -1,1 +1,12 @@
-"""zoo.viz"""
+"""zoo.viz: pictures for people learning how CNNs work. Each module draws from plain
+data with matplotlib's object-oriented API on the Agg canvas (no display needed)
+and writes PNGs atomically:
+
+    curves.write_curves(run_folder)             runs/NAME/curves.png from metrics.csv
+    confusion.plot_confusion(cm, names, path)    confusion-matrix heat map
+    features.capture_feature_maps / save_feature_maps   every conv/pool channel for one image
+    mistakes.plot_mistakes(...)                  grid of misclassified images, "predicted / true"
+    lr_sweep.run_sweep / plot_lr_sweep           short runs per learning rate, their loss curves
+
+Nothing is imported here, so `import zoo.viz` stays free of matplotlib and torch.
+"""

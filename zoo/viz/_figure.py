@@ -2,6 +2,7 @@
 pyplot global state (safe in tests, threads and headless servers), saved atomically."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -39,9 +40,15 @@ def styled():
 
 
 def save_png(fig: Figure, path: str | Path) -> Path:
-    """Write the figure as PNG atomically (a temp file renamed into place)."""
+    """Write the figure as an RGB PNG atomically (a temp file renamed into place).
+    Agg renders RGBA; the background is opaque white, so the alpha channel is dropped."""
+    from PIL import Image
+
     path = Path(path)
-    with styled(), atomic_path(path) as tmp:
-        # The temp name ends in .tmp, so the format is given explicitly.
-        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
+    buffer = io.BytesIO()
+    with styled():
+        fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    buffer.seek(0)
+    with Image.open(buffer) as img, atomic_path(path) as tmp:
+        img.convert("RGB").save(tmp, format="PNG", optimize=True)
     return path

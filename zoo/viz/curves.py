@@ -106,7 +106,10 @@ def plot_curves(m: Metrics, path: str | Path, title: str) -> Path:
             lr_ax.plot(m.epoch, m.lr, color="tab:green", marker="o" if not many else None, linewidth=2)
             lr_ax.set(title="Learning rate (end of epoch)", xlabel="epoch", ylabel="learning rate")
             # Plain numbers per tick: a '1e-3' offset label would collide with the title.
-            lr_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            lr_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+            finite = [v for v in m.lr if not math.isnan(v)]
+            if max(finite) - min(finite) <= 1e-9 * max(abs(max(finite)), 1e-30):
+                lr_ax.set_ylim(0, max(finite) * 1.5 or 1)  # a constant lr: show it as a flat line, not noise ticks
         for ax in axes:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         fig.suptitle(title, fontsize=14, fontweight="bold")

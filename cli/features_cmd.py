@@ -1,0 +1,70 @@
+"""`zoo features NAME`: every channel of every conv and pool layer for one image."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import notice, out, registry
+
+
+def features(
+    name: str = typer.Argument(..., help="Model name, as `zoo list` shows it."),
+    image: Optional[Path] = typer.Option(None, "--image", help="A PNG or JPEG to run through the model."),
+    index: Optional[int] = typer.Option(None, "--index", help="Test image N of the model's dataset (default 0)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file (default RUN/model.safetensors)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out",
+                                           help="Run folder (default runs/NAME); pictures go to RUN/features/."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live."),
+    offline: bool = typer.Option(False, "--offline", help="Never download a dataset."),
+) -> None:
+    """Save the feature maps of one image: a grayscale PNG per channel and a grid per layer."""
+    from zoo.errors import UsageError
+
+    if image is not None and index is not None:
+        raise UsageError("pass either --image PATH or --index N, not both")
+    spec = registry().get_spec(name)
+    from zoo.preprocess import normalize
+    from zoo.runs import load_trained, run_dir
+    from zoo.viz.features import capture_feature_maps, is_feature_layer, load_image, save_feature_maps
+
+    model = load_trained(spec, weights, out_dir)
+    if not any(is_feature_layer(m) for m in model.modules()):
+        raise UsageError(f"model '{name}' has no conv or pool layers: it has no feature maps to show")
+    if image is not None:
+        pixels, true_label = load_image(image, spec.input_shape), None
+        label, folder = f"image {image.name}", f"image-{_safe_stem(image)}"
+    else:
+        pixels, true_label = _test_image(spec, index or 0, data_dir, offline)
+        label, folder = f"test image #{index or 0}", f"test-{index or 0}"
+    maps, prediction = capture_feature_maps(model, normalize(pixels[None], spec.eval_transforms))
+    target = run_dir(name, out_dir) / "features" / folder
+    grids = save_feature_maps(maps, pixels, target, model_name=name, class_names=spec.class_names,
+                              prediction=prediction, true_label=true_label, image_label=label)
+    truth = f", true {spec.class_names[true_label]}" if true_label is not None else ""
+    out.print(f"{label}: predicted {spec.class_names[prediction.label]} ({prediction.probability:.0%}){truth}")
+    for fmap, grid in zip(maps, grids):
+        c, h, w = fmap.maps.shape
+        size = f"{h}x{w}"
+        out.print(f"  {fmap.name:<16} {c:>4} x {size:<7} {grid}  + {c} channel PNGs in {target / fmap.folder_name}/")
+    out.print(f"wrote {len(grids)} layers to {target}/ (input image: {target / 'input.png'})")
+
+
+def _test_image(spec, index: int, data_dir, offline: bool):
+    from zoo.data.resolve import load_dataset
+    from zoo.errors import UsageError
+
+    data = load_dataset(spec.dataset, "test", data_dir=data_dir, offline=offline)
+    if data.notice:
+        notice(data.notice)
+    if not 0 <= index < len(data):
+        raise UsageError(f"--index {index} is out of range: the '{data.variant}' test set has "
+                         f"{len(data):,} images, pass 0 to {len(data) - 1}")
+    return data.images[index], int(data.labels[index])
+
+
+def _safe_stem(path: Path) -> str:
+    """The image's file name as a folder name that stays inside features/."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._") or "image"

@@ -1,0 +1,78 @@
+"""`zoo lr-sweep NAME`: short training runs that differ only in the learning rate,
+their loss curves in one figure, and a table of how each one ended."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import notice, out, registry
+
+
+def lr_sweep(
+    name: str = typer.Argument(..., help="Model name, as `zoo list` shows it."),
+    lrs: str = typer.Option("0.1,0.01,0.001", "--lrs", help="Comma-separated learning rates to compare."),
+    epochs: int = typer.Option(3, "--epochs", min=1, help="Epochs per learning rate."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1,
+                                        help="Train and test on a random subset of N images per split."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Default: the model's recipe."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or adamw (default: the recipe's)."),
+    schedule: str = typer.Option("constant", "--schedule", help="Default constant, so each run keeps its lr."),
+    seed: int = typer.Option(0, "--seed", help="Same seed for every lr: same initial weights and batches."),
+    out_dir: Optional[Path] = typer.Option(None, "--out",
+                                           help="Run folder (default runs/NAME); runs go to RUN/lr-sweep/."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live."),
+    offline: bool = typer.Option(False, "--offline", help="Never download a dataset."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Train briefly at each learning rate and plot the loss curves together (replaces the last sweep's runs)."""
+    spec = registry().get_spec(name)
+    from zoo.runs import run_dir
+    from zoo.viz.lr_sweep import SWEEP_FILE, SWEEP_FOLDER, parse_lrs, plot_lr_sweep, run_sweep, sweep_title
+
+    values = parse_lrs(lrs)
+    folder = run_dir(name, out_dir)
+    options = dict(limit=limit, batch_size=batch_size, optimizer=optimizer, schedule=schedule, seed=seed,
+                   data_dir=data_dir, offline=offline, device=device, curves=False)
+    runs = run_sweep(spec.name, values, epochs, folder, on_event=SweepDisplay(), **options)
+    path = plot_lr_sweep(runs, folder / SWEEP_FILE, sweep_title(spec.name, runs), spec.num_classes)
+    out.print(summary_table(runs))
+    out.print(f"wrote {path} (runs in {folder / SWEEP_FOLDER}/)")
+    if any(r.status == "interrupted" for r in runs):
+        raise typer.Exit(130)
+
+
+class SweepDisplay:
+    """One line per finished epoch; each notice (e.g. a fallback dataset) once."""
+
+    def __init__(self):
+        self.seen: set[str] = set()
+
+    def __call__(self, lr: float, event) -> None:
+        from zoo.train.events import EpochEnded, Notice, RunStarted
+
+        if isinstance(event, Notice) and event.message not in self.seen:
+            self.seen.add(event.message)
+            notice(event.message)
+        elif isinstance(event, RunStarted):
+            out.print(f"lr {lr:g}: {event.epochs} epoch(s) on {event.train_samples:,} images -> {event.folder}")
+        elif isinstance(event, EpochEnded):
+            m = event.metrics
+            out.print(f"  epoch {m.epoch}/{event.epochs}  train loss {m.train_loss:.4f}  "
+                      f"test loss {m.test_loss:.4f}  test acc {m.test_acc:.2%}  {m.seconds:.1f}s")
+
+
+def summary_table(runs):
+    from rich.table import Table
+
+    table = Table(title="learning-rate sweep")
+    for column in ("lr", "status", "train loss", "test loss", "test acc", "best test acc"):
+        table.add_column(column, justify="left" if column == "status" else "right")
+    for run in runs:
+        last = run.final
+        best = max((m.test_acc for m in run.epochs), default=None)
+        cells = (f"{last.train_loss:.4f}", f"{last.test_loss:.4f}", f"{last.test_acc:.2%}") if last else ("-",) * 3
+        status = run.status if not run.error else f"{run.status} (epoch {len(run.epochs) + 1})"
+        table.add_row(f"{run.lr:g}", status, *cells, f"{best:.2%}" if best is not None else "-")
+    return table
