@@ -8,6 +8,16 @@ from typer.core import TyperGroup
 from zoo.errors import ZooError
 
 from . import datasets_cmd, info_cmd, list_cmd, plugins_cmd, verify_shapes_cmd
+from . import features_cmd
+from . import plot_cmd
+from . import export_cmd
+from . import verify_cmd
+from . import bench_cmd
+from . import predict_cmd
+from . import train_cmd
+from . import evaluate_cmd
+from . import mistakes_cmd
+from . import lr_sweep_cmd
 
 
 class ZooGroup(TyperGroup):
@@ -38,6 +48,16 @@ app.command("info")(info_cmd.info)
 app.command("plugins")(plugins_cmd.plugins)
 app.command("datasets")(datasets_cmd.datasets)
 app.command("verify-shapes")(verify_shapes_cmd.verify_shapes)
+app.command("plot")(plot_cmd.plot)
+app.command("features")(features_cmd.features)
+app.command("export")(export_cmd.export)
+app.command("verify")(verify_cmd.verify)
+app.command("bench")(bench_cmd.bench)
+app.command("predict")(predict_cmd.predict)
+app.command("train")(train_cmd.train)
+app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("mistakes")(mistakes_cmd.mistakes)
+app.command("lr-sweep")(lr_sweep_cmd.lr_sweep)
 
 
 def run() -> None:

@@ -1,0 +1,15 @@
+"""Defaults of the ONNX commands, importable without torch (the CLI shows them in --help)."""
+
+# Opset 18 is what the exporter's onnxscript functions are written in (no version
+# conversion needed) and what every current runtime reads (ONNX Runtime >= 1.14).
+DEFAULT_OPSET = 18
+MIN_OPSET, MAX_OPSET = 14, 23
+
+# numpy.allclose-style tolerances (atol, rtol) for float32 outputs.
+CPU_TOLERANCE = (1e-5, 1e-3)
+CUDA_TOLERANCE = (1e-4, 1e-3)  # with TF32 off on both sides
+
+RANDOM_BATCHES = (1, 2, 7, 64)  # 1 and an odd 7 prove the dynamic batch axis
+REAL_IMAGES = 256
+
+BENCH_BIG_BATCH = 256

@@ -1,0 +1,122 @@
+"""Classify image files with an exported model (ONNX Runtime) or with the PyTorch weights.
+
+Images are read with Pillow, converted to the model's channels (L or RGB), resized
+to its H x W (bilinear, aspect ratio not kept) and preprocessed as the file's own
+metadata says: normalised here for a float32 input, or passed as uint8 pixels when
+the preprocessing is inside the graph (--raw-input exports).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, ExportError
+from ..spec import ModelSpec
+from .metadata import ExportFacts
+from .runtime import load_model, open_session
+from .verify import facts_of
+
+MODES = {1: "L", 3: "RGB"}
+
+
+@dataclass
+class Prediction:
+    file: str
+    top: list[tuple[str, float]]  # (class name, probability), best first
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "top": [{"class": c, "probability": p} for c, p in self.top]}
+
+
+def load_image(path: str | Path, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """uint8 (C, H, W) pixels of an image file, in the model's channels and size."""
+    from PIL import Image, UnidentifiedImageError
+
+    channels, height, width = input_shape
+    if channels not in MODES:
+        raise DataError(f"models with {channels} input channels cannot read image files (only 1 or 3)")
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode now: a truncated file fails here, not later
+            img = img.convert(MODES[channels])
+            if img.size != (width, height):
+                img = img.resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(img, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not an image file") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not an image file Pillow can read (use PNG or JPEG)") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
+        raise DataError(f"{path}: cannot decode the image ({exc}); is the file complete?") from None
+    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)  # (C, H, W)
+
+
+def softmax_top(logits: np.ndarray, class_names, k: int) -> list[list[tuple[str, float]]]:
+    z = logits.astype(np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    probs = z / z.sum(axis=1, keepdims=True)
+    order = np.argsort(-probs, axis=1)[:, :k]
+    return [[(str(class_names[j]), float(row[j])) for j in idx] for row, idx in zip(probs, order)]
+
+
+def _normalised(pixels: np.ndarray, mean, std) -> np.ndarray:
+    """Same arithmetic as zoo.preprocess.normalize, in float32."""
+    mean = np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
+    return ((pixels.astype(np.float32) / np.float32(255.0) - mean) / std).astype(np.float32)
+
+
+def read_facts(onnx_path: str | Path, spec: ModelSpec | None = None) -> ExportFacts:
+    """The file's metadata; for a file without zoo metadata, the spec stands in."""
+    facts = facts_of(load_model(onnx_path))
+    if facts is None:
+        if spec is None:
+            raise ExportError(f"{onnx_path} has no zoo metadata: name the model it is for")
+        t = spec.eval_transforms
+        return ExportFacts(model=spec.name, input_shape=["batch", *spec.input_shape],
+                           preprocessing={"mean": list(t.mean), "std": list(t.std), "in_graph": False},
+                           class_names=list(spec.class_names))
+    if spec is not None and facts.model != spec.name:
+        raise ExportError(f"{onnx_path} is an export of '{facts.model}', not '{spec.name}'")
+    return facts
+
+
+def predict_images(onnx_path: str | Path, images: list[str | Path], spec: ModelSpec | None = None, top: int = 3,
+                   provider: str = "auto") -> list[Prediction]:
+    """Top-k classes of each image with ONNX Runtime and the file's own preprocessing."""
+    facts = read_facts(onnx_path, spec)
+    shape = tuple(facts.input_shape[1:]) if facts.input_shape else tuple(spec.input_shape)
+    pixels = np.stack([load_image(p, shape) for p in images])  # (n, C, H, W) uint8
+    prep = facts.preprocessing
+    x = pixels if facts.raw_input else _normalised(pixels, prep["mean"], prep["std"])
+    session = open_session(Path(onnx_path).read_bytes(), provider, where=str(onnx_path))
+    chunk = facts.static_batch or len(x)
+    parts = []
+    for start in range(0, len(x), chunk):
+        part = x[start:start + chunk]
+        if len(part) < chunk:  # a static batch: pad with copies of the last image, drop their results
+            part = np.concatenate([part, np.repeat(part[-1:], chunk - len(part), axis=0)])
+        try:
+            parts.append(np.asarray(session.run(part))[:len(x) - start])
+        except Exception as exc:  # onnxruntime's own error classes
+            raise ExportError(f"ONNX Runtime failed on {onnx_path}: {str(exc).splitlines()[0]}") from None
+    logits = np.concatenate(parts)
+    names = facts.class_names or [str(i) for i in range(logits.shape[1])]
+    return [Prediction(str(p), t) for p, t in zip(images, softmax_top(logits, names, top))]
+
+
+def predict_torch(spec: ModelSpec, model, images: list[str | Path], top: int = 3) -> list[Prediction]:
+    """The same with the PyTorch model and the spec's eval preprocessing."""
+    import torch
+
+    from ..preprocess import normalize
+
+    pixels = torch.from_numpy(np.stack([load_image(p, spec.input_shape) for p in images]))
+    with torch.inference_mode():
+        logits = model.eval()(normalize(pixels, spec.eval_transforms)).float().numpy()
+    return [Prediction(str(p), t) for p, t in zip(images, softmax_top(logits, spec.class_names, top))]
