@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 # Wide enough for the layer tables when output goes to a file or CI log.
 _width = None if sys.stdout.isatty() else 200
@@ -19,12 +20,12 @@ err = Console(stderr=True, width=_width, highlight=False)
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """One clear line on stderr and a non-zero exit: no traceback."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
 def notice(message: str) -> None:
-    err.print(f"[yellow]note:[/] {message}", soft_wrap=True)
+    err.print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
 
 
 def registry():
@@ -34,7 +35,7 @@ def registry():
     reg = get_registry()
     if not getattr(reg, "_warned", False):
         for line in reg.warnings:
-            err.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
+            err.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
         reg._warned = True
     return reg
 

@@ -31,17 +31,13 @@ def evaluate(
     spec = registry().get_spec(name)
     png = _plot_path(name, plot_out) if plot else None
     from zoo.data.resolve import load_dataset
-    from zoo.runs import load_trained, read_run_info, weights_path
+    from zoo.runs import load_trained, test_dataset_for, weights_path
     from zoo.train import evaluate as run_eval
     from zoo.train import pick_device
 
     path = weights_path(name, weights)
     model = load_trained(spec, weights)  # one clear CheckpointError when missing, corrupt or mismatched
-    trained_on = (read_run_info(path.parent) or {}) if path.parent.is_dir() else {}
-    if trained_on.get("model") not in (None, name):
-        trained_on = {}  # run.json of another model beside these weights: not ours to trust
-    test = load_dataset(dataset or trained_on.get("dataset") or spec.dataset, "test", data_dir=data_dir,
-                        offline=offline)
+    test = load_dataset(test_dataset_for(spec, path, dataset), "test", data_dir=data_dir, offline=offline)
     if test.notice:
         notice(test.notice)
     if tuple(test.images.shape[1:]) != spec.input_shape:

@@ -34,17 +34,20 @@ def features(
     if not any(is_feature_layer(m) for m in model.modules()):
         raise UsageError(f"model '{name}' has no conv or pool layers: it has no feature maps to show")
     if image is not None:
-        pixels, true_label = load_image(image, spec.input_shape), None
+        pixels, true_label, class_names = load_image(image, spec.input_shape), None, spec.class_names
         label, folder = f"image {image.name}", f"image-{_safe_stem(image)}"
     else:
-        pixels, true_label = _test_image(spec, index or 0, data_dir, offline)
+        from zoo.runs import test_dataset_for, weights_path
+
+        dataset = test_dataset_for(spec, weights_path(name, weights, out_dir))
+        pixels, true_label, class_names = _test_image(dataset, index or 0, data_dir, offline)
         label, folder = f"test image #{index or 0}", f"test-{index or 0}"
     maps, prediction = capture_feature_maps(model, normalize(pixels[None], spec.eval_transforms))
     target = run_dir(name, out_dir) / "features" / folder
-    grids = save_feature_maps(maps, pixels, target, model_name=name, class_names=spec.class_names,
+    grids = save_feature_maps(maps, pixels, target, model_name=name, class_names=class_names,
                               prediction=prediction, true_label=true_label, image_label=label)
-    truth = f", true {spec.class_names[true_label]}" if true_label is not None else ""
-    out.print(f"{label}: predicted {spec.class_names[prediction.label]} ({prediction.probability:.0%}){truth}")
+    truth = f", true {class_names[true_label]}" if true_label is not None else ""
+    out.print(f"{label}: predicted {class_names[prediction.label]} ({prediction.probability:.0%}){truth}")
     for fmap, grid in zip(maps, grids):
         c, h, w = fmap.maps.shape
         size = f"{h}x{w}"
@@ -52,17 +55,17 @@ def features(
     out.print(f"wrote {len(grids)} layers to {target}/ (input image: {target / 'input.png'})")
 
 
-def _test_image(spec, index: int, data_dir, offline: bool):
+def _test_image(dataset: str, index: int, data_dir, offline: bool):
     from zoo.data.resolve import load_dataset
     from zoo.errors import UsageError
 
-    data = load_dataset(spec.dataset, "test", data_dir=data_dir, offline=offline)
+    data = load_dataset(dataset, "test", data_dir=data_dir, offline=offline)
     if data.notice:
         notice(data.notice)
     if not 0 <= index < len(data):
         raise UsageError(f"--index {index} is out of range: the '{data.variant}' test set has "
                          f"{len(data):,} images, pass 0 to {len(data) - 1}")
-    return data.images[index], int(data.labels[index])
+    return data.images[index], int(data.labels[index]), data.class_names
 
 
 def _safe_stem(path: Path) -> str:

@@ -27,9 +27,11 @@ class ZooGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except ZooError as exc:
+            from rich.markup import escape
+
             from .common import err
 
-            err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(exc.exit_code)
 
 

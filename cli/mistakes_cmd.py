@@ -21,12 +21,13 @@ def mistakes(
     """Save a grid of misclassified test images, most confident mistakes first, titled predicted / true."""
     spec = registry().get_spec(name)
     from zoo.data.resolve import load_dataset
-    from zoo.runs import load_trained, run_dir
+    from zoo.runs import load_trained, run_dir, test_dataset_for, weights_path
     from zoo.train import evaluate
     from zoo.viz.mistakes import MISTAKES_FILE, confidences, plot_mistakes, select_mistakes
 
     model = load_trained(spec, weights, out_dir)
-    data = load_dataset(spec.dataset, "test", data_dir=data_dir, offline=offline)
+    dataset = test_dataset_for(spec, weights_path(name, weights, out_dir))
+    data = load_dataset(dataset, "test", data_dir=data_dir, offline=offline)
     if data.notice:
         notice(data.notice)
     result = evaluate(model, data.images, data.labels, spec)
@@ -34,7 +35,7 @@ def mistakes(
     wrong, _ = select_mistakes(predicted, labels, limit=len(labels))
     sure = confidences(model, data.images, wrong, spec.eval_transforms)
     shown, total = select_mistakes(predicted, labels, limit, sure)
-    path = plot_mistakes(data.images, predicted, labels, shown, spec.class_names,
+    path = plot_mistakes(data.images, predicted, labels, shown, data.class_names,
                          run_dir(name, out_dir) / MISTAKES_FILE, f"{name} on {data.variant}", total, sure)
     out.print(f"{total:,} of {len(labels):,} test images misclassified "
               f"({result.accuracy:.2%} correct on '{data.variant}'); the grid shows {len(shown)}")

@@ -73,3 +73,23 @@ def read_run_info(folder: str | Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is not valid JSON ({exc})")
+
+
+def trained_on(spec: ModelSpec, weights: str | Path) -> dict:
+    """What the weights at `weights` were trained on, from the run.json beside them:
+    {"dataset": ..., "dataset_variant": ...}; empty when there is no run.json, it is
+    unreadable, or it belongs to another model (then it is not ours to trust)."""
+    try:
+        info = read_run_info(Path(weights).parent)
+    except CheckpointError:
+        return {}
+    if not isinstance(info, dict) or info.get("model") != spec.name:
+        return {}
+    return {k: info[k] for k in ("dataset", "dataset_variant") if isinstance(info.get(k), str)}
+
+
+def test_dataset_for(spec: ModelSpec, weights: str | Path, dataset: str | None = None) -> str:
+    """The dataset to test trained weights on: the one asked for, else the one they were
+    trained on (a lenet5 trained with --dataset fashion-mnist is judged on Fashion-MNIST),
+    else the model's own."""
+    return dataset or trained_on(spec, weights).get("dataset") or spec.dataset

@@ -21,8 +21,9 @@ def _fail(name: str, message: str):
     raise AssertionError(f"{name}: {message}")
 
 
-def check_plugin(name: str, batch_size: int = 4, seed: int = 0) -> PluginCheck:
-    """Spec valid and registered, shapes agree, a batch goes forward, one training step works."""
+def check_plugin(name: str, batch_size: int = 4, seed: int = 0, export: bool = True) -> PluginCheck:
+    """Spec valid and registered, shapes agree, a batch goes forward, one training step works,
+    and (with `export`) the model exports to ONNX and ONNX Runtime gives PyTorch's outputs."""
     import torch
 
     import zoo
@@ -51,7 +52,22 @@ def check_plugin(name: str, batch_size: int = 4, seed: int = 0) -> PluginCheck:
 
     _check_training_step(name, model, x, spec.num_classes)
     result.passed.append("one training step updates the weights")
+    if export:
+        result.passed.append(_check_export(name, spec, model))
     return result
+
+
+def _check_export(name: str, spec, model) -> str:
+    import tempfile
+
+    from zoo.onnx import export_and_verify
+    from zoo.onnx.verify import describe_failure
+
+    with tempfile.TemporaryDirectory(prefix="zoo-check-") as tmp:
+        report = export_and_verify(spec, model.eval(), tmp)
+        if not report.ok:
+            _fail(name, f"the ONNX export differs from PyTorch: {describe_failure(report.verification)}")
+    return "exports to ONNX and ONNX Runtime matches PyTorch"
 
 
 def _check_training_step(name: str, model, x, num_classes: int) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..runs import load_trained, read_run_info, weights_path
+from ..runs import load_trained, trained_on, weights_path
 from ..spec import ModelSpec
 
 UNTRAINED_SEED = 0
@@ -70,7 +70,7 @@ def trained(spec: ModelSpec, weights: str | Path | None = None) -> Weights:
                                   "or --untrained to use random initial weights")
         raise CheckpointError(f"{where}: check the path, or pass --untrained to use random initial weights")
     model = load_trained(spec, weights)
-    return Weights(model, file_sha256(path), str(path), _trained_on(path.parent))
+    return Weights(model, file_sha256(path), str(path), _trained_on(spec, path))
 
 
 def resolve(spec: ModelSpec, weights: str | Path | None = None, use_untrained: bool = False) -> Weights:
@@ -81,17 +81,6 @@ def resolve(spec: ModelSpec, weights: str | Path | None = None, use_untrained: b
     return untrained(spec) if use_untrained else trained(spec, weights)
 
 
-def _trained_on(folder: Path) -> str | None:
+def _trained_on(spec: ModelSpec, path: Path) -> str | None:
     """The dataset variant recorded in run.json next to the weights (e.g. mnist-sample)."""
-    try:
-        info = read_run_info(folder)
-    except CheckpointError:
-        return None
-    if not isinstance(info, dict):
-        return None
-    dataset = info.get("dataset")
-    for value in (info.get("dataset_variant"), info.get("variant"),
-                  dataset.get("variant") if isinstance(dataset, dict) else None):
-        if isinstance(value, str) and value:
-            return value
-    return None
+    return trained_on(spec, path).get("dataset_variant")
