@@ -55,6 +55,8 @@ def _idx_downloader(torchvision_class: str):
                 return
             except Exception as exc:  # try the next mirror
                 errors.append(f"{mirror}: {_first_line(exc)}")
+        if all(": no network" in e for e in errors):  # the common offline case, said briefly
+            raise DataError(f"no network: none of the {len(errors)} {torchvision_class} mirrors is reachable")
         raise DataError(f"no {torchvision_class} mirror worked: {'; '.join(errors)}")
 
     return download

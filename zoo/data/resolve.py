@@ -248,8 +248,7 @@ def _load_fallback(spec: DatasetSpec, split, data_dir, offline, searched, why, s
                         "or class count, so it cannot stand in for it")
     loaded = _load(fallback, split, data_dir, offline, seen)
     notice = (f"{_not_found(spec, searched, why)}; using '{loaded.variant}' instead "
-              f"({fallback.summary.rstrip('.')}, read from {loaded.source}). "
-              f"Get the full set: {_how_to_get(spec, data_dir, why)}")
+              f"({fallback.summary.rstrip('.')}). Get the full set: {_how_to_get(spec, data_dir, why)}")
     return dataclasses.replace(loaded, name=spec.name, notice=notice)
 
 
