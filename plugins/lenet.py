@@ -9,10 +9,13 @@ from zoo.data.classes import MNIST_CLASSES, MNIST_MEAN, MNIST_STD
 
 
 class LeNet5(nn.Module):
+    """Shapes in the comments are for 1x28x28 digits with conv1 padding 2; the CIFAR-10
+    tutorial's CNN is the same network on 3x32x32 images with no padding."""
+
     def __init__(self, activation: type[nn.Module] = nn.ReLU, pool: type[nn.Module] = nn.MaxPool2d,
-                 num_classes: int = 10):
+                 num_classes: int = 10, in_channels: int = 1, conv1_padding: int = 2):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, kernel_size=5, padding=2)  # (b, 6, 28, 28)
+        self.conv1 = nn.Conv2d(in_channels, 6, kernel_size=5, padding=conv1_padding)  # (b, 6, 28, 28)
         self.act1 = activation()
         self.pool1 = pool(2)  # (b, 6, 14, 14)
         self.conv2 = nn.Conv2d(6, 16, kernel_size=5)  # (b, 16, 10, 10)
