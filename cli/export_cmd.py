@@ -37,6 +37,10 @@ def export(
         fail("ONNX is the only export format so far: drop --no-onnx", 2)
     spec = registry().get_spec(name)
     check_provider(provider)
+    if out_path is not None:  # `--out FILE/x.onnx` fails now, not after the export
+        from zoo.fileio import check_folder
+
+        check_folder(out_path.parent)
     from zoo.onnx import pipeline
     from zoo.onnx.export import ExportOptions
     from zoo.onnx.weights import resolve

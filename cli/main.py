@@ -24,8 +24,22 @@ class ZooGroup(TyperGroup):
     """Turns the core's typed errors into one red line and the error's exit code."""
 
     def invoke(self, ctx):
+        try:  # recent typer releases vendor click; older ones use click itself
+            from typer._click.exceptions import UsageError as BadUsage
+        except ImportError:
+            from click.exceptions import UsageError as BadUsage
+
         try:
             return super().invoke(ctx)
+        except BadUsage as exc:  # a bad option value: one line, not rich's box
+            from rich.markup import escape
+
+            from .common import err
+
+            where = exc.ctx.command_path if exc.ctx is not None else "zoo"
+            err.print(f"[bold red]error:[/] {escape(exc.format_message().rstrip('.'))}; see `{escape(where)} --help`",
+                      soft_wrap=True)
+            raise typer.Exit(exc.exit_code)
         except ZooError as exc:
             from rich.markup import escape
 

@@ -191,6 +191,10 @@ def train(
 
     registry()  # plugin warnings first, and an unknown name fails before any data is loaded
     registry().get_spec(name)
+    from zoo.fileio import check_folder
+    from zoo.runs import run_dir
+
+    check_folder(run_dir(name, out_dir).parent)  # `--out FILE/run`: one line now, not a traceback later
     from zoo.train import TrainConfig
     from zoo.train import train as run_training
 

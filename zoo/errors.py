@@ -24,7 +24,7 @@ class UnknownNameError(UsageError):
         self.kind, self.name, self.known = kind, name, sorted(known)
         close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.5)
         hint = f"did you mean {' or '.join(close)}?" if close else f"known: {', '.join(self.known) or 'none'}"
-        super().__init__(f"unknown {kind} '{name}': {hint} (`zoo list` shows them all)")
+        super().__init__(f"unknown {kind} '{name}': {hint} (`zoo {'list' if kind == 'model' else 'datasets'}` shows them all)")
 
 
 class SpecError(ZooError):
@@ -41,6 +41,10 @@ class DuplicateNameError(PluginError):
 
 class ShapeMismatchError(ZooError):
     """Declared, formula and actual layer shapes disagree."""
+
+
+class OutputError(ZooError):
+    """An output file or folder cannot be written (a file where a folder must be, no permission, disk full)."""
 
 
 class DataError(ZooError):

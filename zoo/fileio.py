@@ -9,13 +9,18 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from .errors import OutputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success it replaces `path` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(_cannot_write(path, exc)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -24,8 +29,30 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.chmod(tmp_path, _mode_for(path))
         os.replace(tmp_path, path)
+    except OSError as exc:  # disk full, or a folder where the file should go: the old file is kept
+        raise OutputError(_cannot_write(path, exc)) from None
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def check_folder(folder: str | Path) -> Path:
+    """Fail before any slow work when `folder` cannot be a folder: it, or a folder above
+    it, is a file (e.g. `--out notes.txt/run`)."""
+    folder = Path(folder)
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise OutputError(f"cannot use {folder} as a folder: {blocker} is a file; choose another --out")
+    return folder
+
+
+def _cannot_write(path: Path, exc: OSError) -> str:
+    """One line saying why `path` cannot be written and what to do instead."""
+    if path.is_dir():
+        return f"cannot write {path}: it is a folder; remove it or choose another output path"
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        return f"cannot write {path}: {blocker} is a file, not a folder; choose another output path"
+    return f"cannot write {path} ({exc.strerror or exc}); choose another output path or check the folder"
 
 
 def _mode_for(path: Path) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from .. import fileio
-from ..errors import CheckpointError
+from ..errors import CheckpointError, OutputError
 from ..runs import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE
 
 FORMAT = "zoo.checkpoint/1"
@@ -99,9 +99,8 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict[str, 
     try:
         fileio.write_bytes(path, to_bytes(tensors, {META_KEY: text}))
         fileio.write_text(folder / CHECKPOINT_STATE_FILE, json.dumps(meta, indent=1, allow_nan=True) + "\n")
-    except OSError as exc:
-        raise CheckpointError(f"could not write the checkpoint {path}: {exc.strerror or exc}; "
-                              "the previous checkpoint is kept") from exc
+    except OutputError as exc:  # fileio says why (disk full, a folder in the way); the old file stays
+        raise CheckpointError(f"could not save the checkpoint: {exc}; the previous checkpoint is kept") from None
     return path
 
 

@@ -49,10 +49,13 @@ def read_metrics(path: str | Path) -> Metrics:
         raise CheckpointError(f"no {METRICS_FILE} at {path}: train the model first (`zoo train NAME`)")
     try:
         with open(path, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-            header = rows[0].keys() if rows else []
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = reader.fieldnames or []  # the header line, even when no epoch row follows
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CheckpointError(f"{path} is not a readable CSV file ({exc})")
+    if not header:
+        raise CheckpointError(f"{path} is empty: train the model again (`zoo train NAME --force`)")
     missing = [c for c in ("epoch", "train_loss") if c not in header]
     if not rows or missing:
         what = "has no epochs yet" if not missing else f"lacks column(s) {', '.join(missing)}"

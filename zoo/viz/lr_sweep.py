@@ -95,6 +95,9 @@ def run_sweep(model: str, lrs: Sequence[float], epochs: int, run_folder: str | P
     from zoo.train import TrainConfig, train
     from zoo.train.events import BatchProgress, EpochEnded, EpochStarted, RunStarted
 
+    from ..fileio import check_folder
+
+    check_folder(Path(run_folder) / SWEEP_FOLDER)  # a file in the way fails now, not mid-sweep
     train_options.setdefault("schedule", "constant")
     runs = []
     for lr in lrs:
