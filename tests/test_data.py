@@ -400,3 +400,14 @@ def test_unreachable_host_fails_fast(monkeypatch):
     with pytest.raises(DataError, match="no network: cannot resolve example.invalid within 0.2 s"):
         resolve.check_reachable("https://example.invalid/x.gz", timeout=0.2)
     assert time.monotonic() - start < 2
+
+
+def test_data_dir_that_is_a_file_is_an_error(tmp_path):
+    from zoo.data.resolve import load_dataset
+    from zoo.errors import DataError
+
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not data")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        load_dataset("mnist", "test", data_dir=afile)
+    assert afile.read_text() == "not data"

@@ -100,3 +100,9 @@ def test_spec_validation_messages():
         zoo.Recipe(optimizer="lbfgs")
     with pytest.raises(SpecError, match="declared twice"):
         dataclasses.replace(spec, layer_shapes=[("fc3", (10,)), ("fc3", (10,))])
+
+
+@pytest.mark.parametrize("lr", [float("inf"), float("nan"), -1.0])
+def test_recipe_refuses_non_finite_learning_rates(lr):
+    with pytest.raises(SpecError, match="lr must be a positive number"):
+        zoo.Recipe(lr=lr)

@@ -5,6 +5,7 @@ say what to fix. Nothing here imports torch, so `zoo --help` stays fast.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +101,9 @@ class Recipe:
         _require(self.optimizer in OPTIMIZERS, f"recipe: optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
         _require(self.schedule in SCHEDULES, f"recipe: schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
         _require(self.init in INITS, f"recipe: init {self.init!r} is not one of {', '.join(INITS)}")
-        _require(self.lr > 0, f"recipe: lr must be positive, got {self.lr!r}")
+        _require(math.isfinite(self.lr) and self.lr > 0, f"recipe: lr must be a positive number, got {self.lr!r}")
+        _require(math.isfinite(self.momentum) and math.isfinite(self.weight_decay),
+                 f"recipe: momentum and weight_decay must be finite, got {self.momentum!r}, {self.weight_decay!r}")
         _require(0 <= self.label_smoothing < 1, f"recipe: label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
 
 

@@ -58,14 +58,22 @@ class LoadedDataset:
 def data_root(data_dir: str | Path | None = None) -> Path:
     """--data-dir, else $ZOO_DATA_DIR, else the XDG cache folder."""
     if data_dir is not None and str(data_dir) != "":
-        return Path(data_dir).expanduser()
+        return _folder(Path(data_dir).expanduser(), "--data-dir")
     env = os.environ.get(DATA_DIR_ENV, "").strip()
     if env:
-        return Path(env).expanduser()
+        return _folder(Path(env).expanduser(), DATA_DIR_ENV)
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
     # The XDG spec says relative values are invalid and must be ignored.
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
     return base / "zoo" / "data"
+
+
+def _folder(path: Path, given_as: str) -> Path:
+    """A data root the user named must be a folder if it exists: a file there is a typo
+    that silently falling back to the bundled sample would hide."""
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{given_as} {path} is a file, not a folder; point it at the folder that holds the data")
+    return path
 
 
 def is_offline(offline: bool = False) -> bool:
