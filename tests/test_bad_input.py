@@ -170,3 +170,12 @@ def test_no_unpickling_loads_in_the_code():
                  for p in (REPO / folder).rglob("*.py")
                  for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert offenders == []
+
+
+def test_bad_option_is_named_before_the_folder_check(tmp_path):
+    (tmp_path / "runs" / "lenet5").mkdir(parents=True)
+    (tmp_path / "runs" / "lenet5" / "run.json").write_text("{}")
+    proc = subprocess.run([ZOO, "train", "lenet5", "--lr", "-1"], capture_output=True, text=True, cwd=tmp_path,
+                          env=os.environ | {"ZOO_OFFLINE": "1"}, timeout=120)
+    assert proc.returncode == 2
+    assert "lr must be a positive number" in proc.stderr and "Traceback" not in proc.stderr

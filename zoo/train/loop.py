@@ -29,6 +29,7 @@ from .session import Session, StopFlag
 def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
     """Train `config.model`, writing its run folder; see TrainConfig and zoo.train.records."""
     spec = zoo.get_spec(config.model)
+    resolve_recipe(spec, config)  # a bad option is named before anything looks at the run folder
     folder = run_dir(spec.name, config.out)
     wipe = records.check_folder(folder, spec.name, config.resume, config.force, config.out is not None)
     saved = ckpt.read_checkpoint(folder) if config.resume else None
