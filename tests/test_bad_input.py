@@ -132,7 +132,7 @@ def test_corrupt_files(trained, scratch):
     (["predict", "lenet5", "x.png", "--top", "0"], "Invalid value for '--top'"),
     (["train", "lenet5", "--epochs", "abc"], "Invalid value for '--epochs'"),
     (["train", "lenet5", "--epochs", "0", "--out", "r"], "epochs must be >= 1"),
-    (["train", "lenet5", "--lr", "-1", "--out", "r"], "lr must be positive"),
+    (["train", "lenet5", "--lr", "-1", "--out", "r"], "lr must be a positive number"),
     (["lr-sweep", "lenet5", "--lrs", "abc"], "'abc' is not a number"),
     (["features", "lenet5", "--untrained"], "No such option: --untrained"),
     (["train", "lenet5", "--dataset", "nope", "--out", "r"], "(`zoo datasets` shows them all)"),
