@@ -31,7 +31,8 @@ def predict(
 
     top = min(top, spec.num_classes)
     if use_torch:
-        results = predict_torch(spec, resolve(spec, weights, untrained).model, images, top)
+        chosen = resolve(spec, weights, untrained)
+        results = predict_torch(spec, chosen.model, images, top, chosen.class_names)
         engine = "PyTorch"
     else:
         results = predict_images(onnx_path or pipeline.default_path(name), images, spec, top, provider)

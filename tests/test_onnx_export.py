@@ -277,3 +277,31 @@ def test_bench_json_structure(exported):
     assert all(t["batch1_runs"] == 2 and t["big_batch_ms"] > 0 for t in report["timings"])
     assert report["ratios"][0]["device"] == "cpu" and report["ratios"][0]["latency_speedup"] > 0
     assert len(report["load_before"]) == 3 and report["threads"] >= 1
+
+
+def test_weights_trained_on_another_dataset_carry_its_class_names(tmp_path, monkeypatch):
+    """lenet5 trained with --dataset fashion-mnist must export and predict garment names.
+    The 'fashion-mnist' here is real IDX files (the bundled digits) under ZOO_DATA_DIR."""
+    from PIL import Image
+
+    from zoo.data.classes import FASHION_MNIST_CLASSES
+
+    data = tmp_path / "data" / "fashion-mnist"
+    shutil.copytree(Path(zoo.__file__).parent / "data" / "mnist_sample", data,
+                    ignore=shutil.ignore_patterns("*.py", "*.md", "__pycache__"))
+    env = os.environ | {"ZOO_DATA_DIR": str(tmp_path / "data"), "ZOO_OFFLINE": "1"}
+    run = lambda *args: subprocess.run([ZOO, *args], cwd=tmp_path, env=env, capture_output=True, text=True,  # noqa: E731
+                                       timeout=300)
+    trained = run("train", "lenet5", "--dataset", "fashion-mnist", "--epochs", "1", "--limit", "256", "--out", "r")
+    assert trained.returncode == 0, trained.stderr
+    exported = run("export", "lenet5", "--weights", "r/model.safetensors", "--out", "m.onnx")
+    assert exported.returncode == 0, exported.stderr
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert json.loads(meta["zoo.class_names"]) == list(FASHION_MNIST_CLASSES)
+    assert meta["zoo.dataset"] == "fashion-mnist"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "x.png")
+    for engine in (["--onnx", "m.onnx"], ["--torch", "--weights", "r/model.safetensors"]):
+        predicted = run("predict", "lenet5", "x.png", *engine, "--json")
+        assert predicted.returncode == 0, predicted.stderr
+        top = json.loads(predicted.stdout)["predictions"][0]["top"]
+        assert {t["class"] for t in top} <= set(FASHION_MNIST_CLASSES)

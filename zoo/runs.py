@@ -77,7 +77,7 @@ def read_run_info(folder: str | Path) -> dict | None:
 
 def trained_on(spec: ModelSpec, weights: str | Path) -> dict:
     """What the weights at `weights` were trained on, from the run.json beside them:
-    {"dataset": ..., "dataset_variant": ...}; empty when there is no run.json, it is
+    {"dataset": ..., "dataset_variant": ..., "class_names": (...)}; empty when there is no run.json, it is
     unreadable, or it belongs to another model (then it is not ours to trust)."""
     try:
         info = read_run_info(Path(weights).parent)
@@ -85,7 +85,11 @@ def trained_on(spec: ModelSpec, weights: str | Path) -> dict:
         return {}
     if not isinstance(info, dict) or info.get("model") != spec.name:
         return {}
-    return {k: info[k] for k in ("dataset", "dataset_variant") if isinstance(info.get(k), str)}
+    found = {k: info[k] for k in ("dataset", "dataset_variant") if isinstance(info.get(k), str)}
+    names = info.get("class_names")
+    if isinstance(names, list) and len(names) == spec.num_classes and all(isinstance(n, str) for n in names):
+        found["class_names"] = tuple(names)  # a lenet5 trained on Fashion-MNIST names garments, not digits
+    return found
 
 
 def test_dataset_for(spec: ModelSpec, weights: str | Path, dataset: str | None = None) -> str:

@@ -122,11 +122,11 @@ def facts_for(spec: ModelSpec, weights: Weights, options: ExportOptions) -> Expo
     batch = options.static_batch or BATCH_AXIS
     return ExportFacts(
         model=spec.name, zoo_version=zoo.__version__, plugin=spec.plugin or None,
-        plugin_version=spec.plugin_version or None, dataset=spec.dataset,
+        plugin_version=spec.plugin_version or None, dataset=weights.dataset or spec.dataset,
         dataset_variant=weights.dataset_variant or "unknown",
         input_shape=[batch, *spec.input_shape], input_dtype="uint8" if options.raw_input else "float32",
         preprocessing=preprocessing_of(spec.eval_transforms.mean, spec.eval_transforms.std, options.raw_input),
-        class_names=list(spec.class_names), weights_sha256=weights.sha256, weights_source=weights.source,
+        class_names=list(weights.class_names or spec.class_names), weights_sha256=weights.sha256, weights_source=weights.source,
         opset=options.opset,
         versions={"torch": torch.__version__, "onnx": onnx.__version__, "onnxscript": onnxscript.__version__,
                   "onnxruntime": onnxruntime.__version__},

@@ -110,8 +110,10 @@ def predict_images(onnx_path: str | Path, images: list[str | Path], spec: ModelS
     return [Prediction(str(p), t) for p, t in zip(images, softmax_top(logits, names, top))]
 
 
-def predict_torch(spec: ModelSpec, model, images: list[str | Path], top: int = 3) -> list[Prediction]:
-    """The same with the PyTorch model and the spec's eval preprocessing."""
+def predict_torch(spec: ModelSpec, model, images: list[str | Path], top: int = 3,
+                  class_names: tuple[str, ...] | None = None) -> list[Prediction]:
+    """The same with the PyTorch model and the spec's eval preprocessing; `class_names`
+    of the data the weights were trained on, when it differs from the spec's."""
     import torch
 
     from ..preprocess import normalize
@@ -119,4 +121,4 @@ def predict_torch(spec: ModelSpec, model, images: list[str | Path], top: int = 3
     pixels = torch.from_numpy(np.stack([load_image(p, spec.input_shape) for p in images]))
     with torch.inference_mode():
         logits = model.eval()(normalize(pixels, spec.eval_transforms)).float().numpy()
-    return [Prediction(str(p), t) for p, t in zip(images, softmax_top(logits, spec.class_names, top))]
+    return [Prediction(str(p), t) for p, t in zip(images, softmax_top(logits, class_names or spec.class_names, top))]

@@ -25,6 +25,8 @@ class Weights:
     sha256: str
     source: str  # e.g. "runs/lenet5/model.safetensors", "untrained (torch.manual_seed(0))"
     dataset_variant: str | None = None  # the data the weights were trained on, when known
+    dataset: str | None = None
+    class_names: tuple[str, ...] | None = None  # of that dataset, when run.json records them
 
 
 def file_sha256(path: str | Path) -> str:
@@ -70,7 +72,9 @@ def trained(spec: ModelSpec, weights: str | Path | None = None) -> Weights:
                                   "or --untrained to use random initial weights")
         raise CheckpointError(f"{where}: check the path, or pass --untrained to use random initial weights")
     model = load_trained(spec, weights)
-    return Weights(model, file_sha256(path), str(path), _trained_on(spec, path))
+    info = trained_on(spec, path)
+    return Weights(model, file_sha256(path), str(path), info.get("dataset_variant"), info.get("dataset"),
+                   info.get("class_names"))
 
 
 def resolve(spec: ModelSpec, weights: str | Path | None = None, use_untrained: bool = False) -> Weights:
@@ -79,8 +83,3 @@ def resolve(spec: ModelSpec, weights: str | Path | None = None, use_untrained: b
 
         raise UsageError("--weights and --untrained exclude each other: pick one")
     return untrained(spec) if use_untrained else trained(spec, weights)
-
-
-def _trained_on(spec: ModelSpec, path: Path) -> str | None:
-    """The dataset variant recorded in run.json next to the weights (e.g. mnist-sample)."""
-    return trained_on(spec, path).get("dataset_variant")
