@@ -7,6 +7,7 @@ in a temporary runs/ folder, so no test depends on a full training run.
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -294,3 +295,11 @@ def test_lr_sweep_rejects_bad_rates(workdir):
         result = invoke("lr-sweep", "lenet5", "--lrs", bad)
         assert result.exit_code == 2 and message in result.output, result.output
     assert not (workdir / "runs").exists()
+
+
+def test_train_loss_label_says_when_label_smoothing_is_on(tmp_path):
+    from zoo.viz.curves import train_loss_label
+
+    assert train_loss_label(tmp_path) == "train"
+    (tmp_path / "run.json").write_text(json.dumps({"model": "lenet5", "hyperparameters": {"label_smoothing": 0.1}}))
+    assert train_loss_label(tmp_path) == "train (with label smoothing 0.1)"

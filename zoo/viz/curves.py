@@ -80,7 +80,7 @@ def _line(ax, x, y, label, color, many: bool) -> None:
     ax.plot(x, y, label=label, color=color, marker="o" if not many else None, markersize=5, linewidth=2)
 
 
-def plot_curves(m: Metrics, path: str | Path, title: str) -> Path:
+def plot_curves(m: Metrics, path: str | Path, title: str, train_label: str = "train") -> Path:
     """Three panels: loss (train/test), accuracy (train/test), learning rate."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
@@ -90,7 +90,7 @@ def plot_curves(m: Metrics, path: str | Path, title: str) -> Path:
         fig = new_figure(15 if show_lr else 11, 4.6)
         axes = fig.subplots(1, 3 if show_lr else 2, width_ratios=[1, 1, 0.7] if show_lr else None)
         loss_ax, acc_ax = axes[0], axes[1]
-        _line(loss_ax, m.epoch, m.train_loss, "train", TRAIN_COLOR, many)
+        _line(loss_ax, m.epoch, m.train_loss, train_label, TRAIN_COLOR, many)
         if _has_data(m.test_loss):
             _line(loss_ax, m.epoch, m.test_loss, "test", TEST_COLOR, many)
         loss_ax.set(title="Loss (cross-entropy)", xlabel="epoch", ylabel="loss")
@@ -126,12 +126,24 @@ def _mark_best(ax, epochs: list[float], acc: list[float]) -> None:
             label=f"best test {best_acc:.2f}% (epoch {best_epoch:g})")
 
 
-def curves_title(run_folder: Path) -> str:
-    """'lenet5: training curves (mnist-sample)' from run.json when it has the facts."""
+def _run_info(run_folder: Path) -> dict:
     try:
         info = read_run_info(run_folder) or {}
     except CheckpointError:
-        info = {}
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def train_loss_label(run_folder: Path) -> str:
+    """With label smoothing the train loss is measured against softened targets and sits
+    well above the test loss; say so in the legend, or learners suspect a bug."""
+    smoothing = (_run_info(run_folder).get("hyperparameters") or {}).get("label_smoothing") or 0
+    return f"train (with label smoothing {smoothing:g})" if smoothing else "train"
+
+
+def curves_title(run_folder: Path) -> str:
+    """'lenet5: training curves (mnist-sample)' from run.json when it has the facts."""
+    info = _run_info(run_folder)
     name = info.get("model") if isinstance(info.get("model"), str) else run_folder.resolve().name
     data = info.get("dataset_variant") or info.get("dataset")
     return f"{name}: training curves" + (f" ({data})" if isinstance(data, str) else "")
@@ -141,4 +153,5 @@ def write_curves(run_folder: str | Path, out: str | Path | None = None) -> Path:
     """Read RUN/metrics.csv, write RUN/curves.png (or `out`) atomically, return its path."""
     run_folder = Path(run_folder)
     metrics = read_metrics(run_folder / METRICS_FILE)
-    return plot_curves(metrics, Path(out) if out is not None else run_folder / CURVES_FILE, curves_title(run_folder))
+    target = Path(out) if out is not None else run_folder / CURVES_FILE
+    return plot_curves(metrics, target, curves_title(run_folder), train_loss_label(run_folder))
