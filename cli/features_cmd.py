@@ -26,19 +26,22 @@ def features(
     if image is not None and index is not None:
         raise UsageError("pass either --image PATH or --index N, not both")
     spec = registry().get_spec(name)
+    import torch
+
+    from zoo.images import load_image
     from zoo.preprocess import normalize
-    from zoo.runs import load_trained, run_dir
-    from zoo.viz.features import capture_feature_maps, is_feature_layer, load_image, save_feature_maps
+    from zoo.runs import load_trained, run_dir, test_dataset_for, trained_on, weights_path
+    from zoo.viz.features import capture_feature_maps, is_feature_layer, save_feature_maps
 
     model = load_trained(spec, weights, out_dir)
     if not any(is_feature_layer(m) for m in model.modules()):
         raise UsageError(f"model '{name}' has no conv or pool layers: it has no feature maps to show")
     if image is not None:
-        pixels, true_label, class_names = load_image(image, spec.input_shape), None, spec.class_names
+        pixels = torch.from_numpy(load_image(image, spec.input_shape).copy())
+        true_label = None
+        class_names = trained_on(spec, weights_path(name, weights, out_dir)).get("class_names") or spec.class_names
         label, folder = f"image {image.name}", f"image-{_safe_stem(image)}"
     else:
-        from zoo.runs import test_dataset_for, weights_path
-
         dataset = test_dataset_for(spec, weights_path(name, weights, out_dir))
         pixels, true_label, class_names = _test_image(dataset, index or 0, data_dir, offline)
         label, folder = f"test image #{index or 0}", f"test-{index or 0}"

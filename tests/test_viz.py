@@ -218,9 +218,9 @@ def test_features_unreadable_image(lenet_run, tmp_path):
     (tmp_path / "notes.png").write_text("not a picture")
     result = invoke("features", "lenet5", "--image", str(tmp_path / "notes.png"))
     assert result.exit_code == 1
-    assert "cannot read image" in result.output
+    assert "not an image file Pillow can read" in result.output
     result = invoke("features", "lenet5", "--image", str(tmp_path / "missing.png"))
-    assert result.exit_code == 1 and "no image file" in result.output
+    assert result.exit_code == 1 and "missing.png: no such file" in result.output
     result = invoke("features", "lenet5", "--image", str(tmp_path / "notes.png"), "--index", "1")
     assert result.exit_code == 2 and "not both" in result.output
 

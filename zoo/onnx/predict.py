@@ -1,7 +1,7 @@
 """Classify image files with an exported model (ONNX Runtime) or with the PyTorch weights.
 
-Images are read with Pillow, converted to the model's channels (L or RGB), resized
-to its H x W (bilinear, aspect ratio not kept) and preprocessed as the file's own
+Images are read by zoo.images.load_image (the model's channels, centre-cropped and
+resized to its H x W) and preprocessed as the file's own
 metadata says: normalised here for a float32 input, or passed as uint8 pixels when
 the preprocessing is inside the graph (--raw-input exports).
 """
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, ExportError
+from ..errors import ExportError
+from ..images import load_image
 from ..spec import ModelSpec
 from .metadata import ExportFacts
 from .runtime import load_model, open_session
 from .verify import facts_of
 
-MODES = {1: "L", 3: "RGB"}
 
 
 @dataclass
@@ -28,32 +28,6 @@ class Prediction:
 
     def as_dict(self) -> dict:
         return {"file": self.file, "top": [{"class": c, "probability": p} for c, p in self.top]}
-
-
-def load_image(path: str | Path, input_shape: tuple[int, int, int]) -> np.ndarray:
-    """uint8 (C, H, W) pixels of an image file, in the model's channels and size."""
-    from PIL import Image, UnidentifiedImageError
-
-    channels, height, width = input_shape
-    if channels not in MODES:
-        raise DataError(f"models with {channels} input channels cannot read image files (only 1 or 3)")
-    path = Path(path)
-    try:
-        with Image.open(path) as img:
-            img.load()  # decode now: a truncated file fails here, not later
-            img = img.convert(MODES[channels])
-            if img.size != (width, height):
-                img = img.resize((width, height), Image.Resampling.BILINEAR)
-            pixels = np.asarray(img, dtype=np.uint8)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, not an image file") from None
-    except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image file Pillow can read (use PNG or JPEG)") from None
-    except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
-        raise DataError(f"{path}: cannot decode the image ({exc}); is the file complete?") from None
-    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)  # (C, H, W)
 
 
 def softmax_top(logits: np.ndarray, class_names, k: int) -> list[list[tuple[str, float]]]:

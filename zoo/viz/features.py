@@ -17,7 +17,6 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.pooling import (_AdaptiveAvgPoolNd, _AdaptiveMaxPoolNd, _AvgPoolNd, _LPPoolNd,
                                       _MaxPoolNd)
 
-from ..errors import DataError
 from ..fileio import atomic_path
 from ._figure import new_figure, save_png, styled
 
@@ -71,27 +70,6 @@ def capture_feature_maps(model: nn.Module, x: torch.Tensor) -> tuple[list[Featur
     probs = torch.softmax(logits[0].float(), dim=0)
     label = int(probs.argmax())
     return captured, Prediction(label, float(probs[label]))
-
-
-def load_image(path: str | Path, input_shape: Sequence[int]) -> torch.Tensor:
-    """A PNG/JPEG file as uint8 (C, H, W) fitting the model: converted to gray or RGB,
-    centre-cropped to the input's aspect ratio and resized."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    channels, height, width = input_shape
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no image file at {path}: pass an existing PNG or JPEG to --image")
-    try:
-        with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-            img = ImageOps.fit(img, (width, height), method=Image.Resampling.LANCZOS)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise DataError(f"cannot read image {path} ({exc}): pass a PNG or JPEG file")
-    if channels not in (1, 3):
-        raise DataError(f"--image supports 1- or 3-channel models, this one takes {channels} channels")
-    pixels = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-    return pixels.view(height, width, channels).permute(2, 0, 1).contiguous()  # (C, H, W)
 
 
 def to_uint8(channel: torch.Tensor) -> torch.Tensor:
