@@ -383,3 +383,12 @@ def test_cli_evaluate_rejects_corrupt_or_foreign_weights(tmp_path, trained):
     assert result.exit_code != 0 and str(bad) in result.stderr and "Traceback" not in result.output
     result = invoke("evaluate", "cnn", "--weights", trained / WEIGHTS_FILE)
     assert result.exit_code != 0 and "does not fit model 'cnn'" in result.stderr
+
+
+def test_train_api_refuses_an_out_folder_below_a_file(tmp_path):
+    from zoo.errors import OutputError
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="is a file"):
+        train(TrainConfig("mlp", epochs=1, limit=64, out=tmp_path / "notes.txt" / "run", threads=1))
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -17,6 +17,7 @@ import torch
 
 import zoo
 
+from .. import fileio
 from ..errors import UsageError
 from ..runs import run_dir
 from . import checkpoint as ckpt
@@ -30,7 +31,7 @@ def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
     """Train `config.model`, writing its run folder; see TrainConfig and zoo.train.records."""
     spec = zoo.get_spec(config.model)
     resolve_recipe(spec, config)  # a bad option is named before anything looks at the run folder
-    folder = run_dir(spec.name, config.out)
+    folder = fileio.check_folder(run_dir(spec.name, config.out))  # a file in the way: one line, not a traceback
     wipe = records.check_folder(folder, spec.name, config.resume, config.force, config.out is not None)
     saved = ckpt.read_checkpoint(folder) if config.resume else None
     if saved is not None and saved[0].get("model") != spec.name:
