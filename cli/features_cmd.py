@@ -14,6 +14,7 @@ def features(
     name: str = typer.Argument(..., help="Model name, as `zoo list` shows it."),
     image: Optional[Path] = typer.Option(None, "--image", help="A PNG or JPEG to run through the model."),
     index: Optional[int] = typer.Option(None, "--index", help="Test image N of the model's dataset (default 0)."),
+    invert: bool = typer.Option(False, "--invert", help="With --image: invert dark-on-light drawings to light-on-dark."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file (default RUN/model.safetensors)."),
     out_dir: Optional[Path] = typer.Option(None, "--out",
                                            help="Run folder (default runs/NAME); pictures go to RUN/features/."),
@@ -37,7 +38,7 @@ def features(
     if not any(is_feature_layer(m) for m in model.modules()):
         raise UsageError(f"model '{name}' has no conv or pool layers: it has no feature maps to show")
     if image is not None:
-        pixels = torch.from_numpy(load_image(image, spec.input_shape).copy())
+        pixels = torch.from_numpy(load_image(image, spec.input_shape, invert).copy())
         true_label = None
         class_names = trained_on(spec, weights_path(name, weights, out_dir)).get("class_names") or spec.class_names
         label, folder = f"image {image.name}", f"image-{_safe_stem(image)}"

@@ -20,6 +20,7 @@ def predict(
     untrained: bool = typer.Option(False, "--untrained", help="With --torch: the builder's initial weights."),
     top: int = typer.Option(3, "--top", "-k", min=1, help="How many classes to show per image."),
     provider: str = typer.Option("auto", "--provider", help=PROVIDER_HELP),
+    invert: bool = typer.Option(False, "--invert", help="Invert the pixels: dark-on-light drawings -> MNIST's light-on-dark."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Print the top-k classes with probabilities for each image (ONNX Runtime, or PyTorch with --torch)."""
@@ -32,10 +33,10 @@ def predict(
     top = min(top, spec.num_classes)
     if use_torch:
         chosen = resolve(spec, weights, untrained)
-        results = predict_torch(spec, chosen.model, images, top, chosen.class_names)
+        results = predict_torch(spec, chosen.model, images, top, chosen.class_names, invert)
         engine = "PyTorch"
     else:
-        results = predict_images(onnx_path or pipeline.default_path(name), images, spec, top, provider)
+        results = predict_images(onnx_path or pipeline.default_path(name), images, spec, top, provider, invert)
         engine = "ONNX Runtime"
     if json_output:
         print_json({"model": name, "engine": engine, "predictions": [r.as_dict() for r in results]})

@@ -143,3 +143,16 @@ def test_predict_without_an_export_says_how_to_make_one(tmp_path, monkeypatch, d
     monkeypatch.chdir(tmp_path)
     result = invoke("predict", "lenet5", digits.files[0])
     assert result.exit_code == 1 and "zoo export NAME" in result.stderr
+
+
+def test_invert_reads_dark_on_light_drawings_like_mnist(digits, tmp_path):
+    drawn = []
+    for path in digits.files:  # the same digits as a person draws them: black ink on white paper
+        drawn.append(tmp_path / path.name)
+        Image.fromarray(255 - np.asarray(Image.open(path)), mode="L").save(drawn[-1])
+    original = predictions(invoke("predict", "lenet5", *digits.files, "--onnx", digits.plain, "--json"))
+    inverted = predictions(invoke("predict", "lenet5", *drawn, "--onnx", digits.plain, "--json", "--invert"))
+    for a, b in zip(original, inverted):
+        assert a["top"] == b["top"]  # 255 - (255 - p) == p: identical pixels, identical answer
+    as_is = predictions(invoke("predict", "lenet5", *drawn, "--onnx", digits.plain, "--json"))
+    assert [p["top"][0]["class"] for p in as_is] != [p["top"][0]["class"] for p in original]

@@ -11,9 +11,10 @@ from .errors import DataError
 MODES = {1: "L", 3: "RGB"}
 
 
-def load_image(path: str | Path, input_shape: tuple[int, int, int]) -> np.ndarray:
+def load_image(path: str | Path, input_shape: tuple[int, int, int], invert: bool = False) -> np.ndarray:
     """uint8 (C, H, W) pixels of a PNG/JPEG file in the model's channels and size: converted to
-    gray or RGB, centre-cropped to the input's aspect ratio (no distortion), then resized."""
+    gray or RGB, centre-cropped to the input's aspect ratio (no distortion), then resized.
+    `invert` turns a dark-on-light drawing into MNIST's light-on-dark (255 - pixel)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     channels, height, width = input_shape
@@ -35,4 +36,6 @@ def load_image(path: str | Path, input_shape: tuple[int, int, int]) -> np.ndarra
         raise DataError(f"{path}: not an image file Pillow can read (use PNG or JPEG)") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # truncated or corrupt
         raise DataError(f"{path}: cannot decode the image ({exc}); is the file complete?") from None
+    if invert:
+        pixels = 255 - pixels
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)  # (C, H, W)

@@ -61,11 +61,11 @@ def read_facts(onnx_path: str | Path, spec: ModelSpec | None = None) -> ExportFa
 
 
 def predict_images(onnx_path: str | Path, images: list[str | Path], spec: ModelSpec | None = None, top: int = 3,
-                   provider: str = "auto") -> list[Prediction]:
+                   provider: str = "auto", invert: bool = False) -> list[Prediction]:
     """Top-k classes of each image with ONNX Runtime and the file's own preprocessing."""
     facts = read_facts(onnx_path, spec)
     shape = tuple(facts.input_shape[1:]) if facts.input_shape else tuple(spec.input_shape)
-    pixels = np.stack([load_image(p, shape) for p in images])  # (n, C, H, W) uint8
+    pixels = np.stack([load_image(p, shape, invert) for p in images])  # (n, C, H, W) uint8
     prep = facts.preprocessing
     x = pixels if facts.raw_input else _normalised(pixels, prep["mean"], prep["std"])
     session = open_session(Path(onnx_path).read_bytes(), provider, where=str(onnx_path))
@@ -85,14 +85,14 @@ def predict_images(onnx_path: str | Path, images: list[str | Path], spec: ModelS
 
 
 def predict_torch(spec: ModelSpec, model, images: list[str | Path], top: int = 3,
-                  class_names: tuple[str, ...] | None = None) -> list[Prediction]:
+                  class_names: tuple[str, ...] | None = None, invert: bool = False) -> list[Prediction]:
     """The same with the PyTorch model and the spec's eval preprocessing; `class_names`
     of the data the weights were trained on, when it differs from the spec's."""
     import torch
 
     from ..preprocess import normalize
 
-    pixels = torch.from_numpy(np.stack([load_image(p, spec.input_shape) for p in images]))
+    pixels = torch.from_numpy(np.stack([load_image(p, spec.input_shape, invert) for p in images]))
     with torch.inference_mode():
         logits = model.eval()(normalize(pixels, spec.eval_transforms)).float().numpy()
     return [Prediction(str(p), t) for p, t in zip(images, softmax_top(logits, class_names or spec.class_names, top))]
