@@ -39,10 +39,6 @@ class DuplicateNameError(PluginError):
     """Two plugins registered the same name."""
 
 
-class ShapeMismatchError(ZooError):
-    """Declared, formula and actual layer shapes disagree."""
-
-
 class OutputError(ZooError):
     """An output file or folder cannot be written (a file where a folder must be, no permission, disk full)."""
 

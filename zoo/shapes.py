@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .errors import ShapeMismatchError
 from .spec import ModelSpec
 
 Shape = tuple[int, ...]
@@ -259,10 +258,3 @@ def check_spec(spec: ModelSpec, model: nn.Module | None = None) -> ShapeReport:
     """Check a registered spec: build its model (unless given) and compare every layer."""
     return check_model(model if model is not None else spec.builder(), spec.name, spec.input_shape, spec.declared_shapes)
 
-
-def require_shapes(spec: ModelSpec) -> ShapeReport:
-    """Like check_spec, but raise ShapeMismatchError with the first problem."""
-    report = check_spec(spec)
-    if not report.ok:
-        raise ShapeMismatchError(report.first_problem())
-    return report
