@@ -58,6 +58,3 @@ class TrainingError(ZooError):
 class ExportError(ZooError):
     """ONNX export or verification could not be done."""
 
-
-class VerificationFailed(ZooError):
-    """ONNX Runtime and PyTorch disagree beyond the tolerance."""
