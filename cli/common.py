@@ -18,9 +18,14 @@ out = Console(width=_width, highlight=False)
 err = Console(stderr=True, width=_width, highlight=False)
 
 
+def error_line(message: str) -> None:
+    """One red `error:` line on stderr; markup in the message is shown, not applied."""
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """One clear line on stderr and a non-zero exit: no traceback."""
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    error_line(message)
     raise typer.Exit(code)
 
 

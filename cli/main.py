@@ -2,10 +2,13 @@
 at module level, so `zoo --help` stays fast."""
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 from typer.core import TyperGroup
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, describe
 
 from . import datasets_cmd, info_cmd, list_cmd, plugins_cmd, verify_shapes_cmd
 from . import features_cmd
@@ -20,33 +23,50 @@ from . import mistakes_cmd
 from . import lr_sweep_cmd
 
 
+def _click_class(name: str) -> type:
+    """A click exception class, found through Typer's public `BadParameter` (Typer
+    vendors click in recent releases, so `click` itself may not be installed)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+
+
+def debug_enabled() -> bool:
+    """ZOO_DEBUG=1 shows the whole chained traceback instead of one line."""
+    return os.environ.get("ZOO_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
 class ZooGroup(TyperGroup):
-    """Turns the core's typed errors into one red line and the error's exit code."""
+    """Turns every error into one red line and an exit code: the core's typed errors
+    with their own code (2 for usage, 1 otherwise), a bad option value as click's
+    message, anything unexpected (a bug in zoo or a plugin) as its type and message.
+    With ZOO_DEBUG=1 the full chained traceback is printed as well."""
 
     def invoke(self, ctx):
-        try:  # recent typer releases vendor click; older ones use click itself
-            from typer._click.exceptions import UsageError as BadUsage
-        except ImportError:
-            from click.exceptions import UsageError as BadUsage
-
+        bad_usage, click_error = _click_class("UsageError"), _click_class("ClickException")
         try:
             return super().invoke(ctx)
-        except BadUsage as exc:  # a bad option value: one line, not rich's box
-            from rich.markup import escape
-
-            from .common import err
-
+        except bad_usage as exc:  # a bad option value: one line, not rich's box
             where = exc.ctx.command_path if exc.ctx is not None else "zoo"
-            err.print(f"[bold red]error:[/] {escape(exc.format_message().rstrip('.'))}; see `{escape(where)} --help`",
-                      soft_wrap=True)
-            raise typer.Exit(exc.exit_code)
+            _report(exc, f"{exc.format_message().rstrip('.')}; see `{where} --help`", exc.exit_code)
+        except (click_error, typer.Exit, typer.Abort):
+            raise  # click's own control flow
         except ZooError as exc:
-            from rich.markup import escape
+            _report(exc, describe(exc), exc.exit_code)
+        except KeyboardInterrupt as exc:
+            _report(exc, "interrupted", 130)
+        except Exception as exc:  # never a raw traceback for the user
+            _report(exc, f"unexpected {describe(exc)}; run again with ZOO_DEBUG=1 for the traceback "
+                         "and report it if it is zoo's fault", 1)
 
-            from .common import err
 
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
-            raise typer.Exit(exc.exit_code)
+def _report(exc: BaseException, line: str, code: int) -> None:
+    from .common import error_line
+
+    if debug_enabled():
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    error_line(line)
+    raise typer.Exit(code)
 
 
 app = typer.Typer(

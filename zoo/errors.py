@@ -58,3 +58,35 @@ class TrainingError(ZooError):
 class ExportError(ZooError):
     """ONNX export or verification could not be done."""
 
+
+
+def describe(exc: BaseException, limit: int = 300) -> str:
+    """Any exception as one line: `Type: message`, or `Type at file:line` when the
+    message is empty (a bare `assert` in a plugin's forward pass). Never raises.
+
+    Multi-line messages (ONNX Runtime, PyTorch) are joined; very long ones are cut.
+    Typed zoo errors already read as sentences, so they are given without their type.
+    """
+    try:
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    except Exception:  # a broken __str__ must not break the error path
+        text = ""
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    if isinstance(exc, ZooError) and text:
+        return text
+    kind = type(exc).__name__
+    if text:
+        return f"{kind}: {text}"
+    where = _raised_at(exc)
+    return f"{kind} at {where}" if where else kind
+
+
+def _raised_at(exc: BaseException) -> str:
+    """`file:line` of the innermost frame that raised `exc`, or '' when unknown."""
+    tb = exc.__traceback__
+    if tb is None:
+        return ""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
