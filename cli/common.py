@@ -10,7 +10,16 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _escape_markup
+
+from zoo.safeio import for_display
+
+
+def escape(text: object, limit: int = 4000) -> str:
+    """Text from anywhere (a file, a plugin, an error) as the terminal should show it:
+    control characters made visible (no colours, window titles or split lines from a
+    hostile class name) and rich markup shown, not applied."""
+    return _escape_markup(for_display(text, limit))
 
 # Wide enough for the layer tables when output goes to a file or CI log.
 _width = None if sys.stdout.isatty() else 200

@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .errors import CheckpointError
@@ -65,24 +64,24 @@ def load_trained(spec: ModelSpec, weights: str | Path | None = None, out: str | 
 
 
 def read_run_info(folder: str | Path) -> dict | None:
-    """run.json of a run folder, or None when there is none."""
+    """run.json of a run folder, checked against its schema (zoo.runfiles.RUN), or None
+    when there is none. Anything at that path that is not a sane regular file of the
+    right shape (a FIFO, a link to a device, 200,000 nested lists, a number for
+    class_names) is a CheckpointError naming the file and the field."""
+    from .runfiles import read_run_json
+
     path = Path(folder) / RUN_FILE
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc})")
+    return read_run_json(path)
 
 
 def trained_on(spec: ModelSpec, weights: str | Path) -> dict:
     """What the weights at `weights` were trained on, from the run.json beside them:
-    {"dataset": ..., "dataset_variant": ..., "class_names": (...)}; empty when there is no run.json, it is
-    unreadable, or it belongs to another model (then it is not ours to trust)."""
-    try:
-        info = read_run_info(Path(weights).parent)
-    except CheckpointError:
-        return {}
+    {"dataset": ..., "dataset_variant": ..., "class_names": (...)}; empty when there is no run.json or it
+    belongs to another model (then it is not ours to trust). A damaged run.json is a CheckpointError
+    naming the file and the field: silently ignoring it would judge the weights on the wrong data."""
+    info = read_run_info(Path(weights).parent)
     if not isinstance(info, dict) or info.get("model") != spec.name:
         return {}
     found = {k: info[k] for k in ("dataset", "dataset_variant") if isinstance(info.get(k), str)}

@@ -12,12 +12,14 @@ and nothing else.
 from __future__ import annotations
 
 import codecs
+import io
 import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .. import safeio
 from ..errors import DataError
 
 PY_DIR, BIN_DIR = "cifar-10-batches-py", "cifar-10-batches-bin"
@@ -66,11 +68,9 @@ class SafeUnpickler(pickle.Unpickler):
 
 def safe_load(path: Path) -> object:
     """Unpickle `path` with SafeUnpickler, every failure a DataError naming it."""
+    data = safeio.read_bytes(path, safeio.CIFAR_BATCH, missing="put the CIFAR-10 batches there or pass --data-dir")
     try:
-        with open(path, "rb") as f:
-            return SafeUnpickler(f, str(path)).load()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found; put the CIFAR-10 batches there or pass --data-dir") from None
+        return SafeUnpickler(io.BytesIO(data), str(path)).load()
     except DataError:
         raise
     except Exception as exc:  # pickle raises many types on garbage input
@@ -97,18 +97,19 @@ def _read_py_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
                         "for 3x32x32 images; this is not a CIFAR-10 batch")
     try:
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    except OverflowError:  # a label such as 2**70 fits no integer type
+        raise DataError(f"{path}: field 'labels' holds a number beyond 64 bits; CIFAR-10 labels are "
+                        f"0-{NUM_CLASSES - 1}: this is not a CIFAR-10 batch") from None
     except (TypeError, ValueError) as exc:
-        raise DataError(f"{path}: 'labels' are not integers ({exc})") from None
+        raise DataError(f"{path}: field 'labels' are not integers ({exc})") from None
     if len(labels) != len(data):
         raise DataError(f"{path}: {len(data)} images but {len(labels)} labels; the batch is corrupt")
     return data, labels
 
 
 def _read_bin_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        raw = np.fromfile(path, dtype=np.uint8)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found; put the CIFAR-10 batches there or pass --data-dir") from None
+    data = safeio.read_bytes(path, safeio.CIFAR_BATCH, missing="put the CIFAR-10 batches there or pass --data-dir")
+    raw = np.frombuffer(data, dtype=np.uint8)
     record = 1 + PIXELS
     if raw.size == 0 or raw.size % record:
         raise DataError(f"{path}: {raw.size} bytes is not a whole number of {record}-byte CIFAR-10 records; "
@@ -140,7 +141,7 @@ def load_cifar10(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tens
     labels = np.concatenate([p[1] for p in parts])
     bad = (labels < 0) | (labels >= NUM_CLASSES)
     if bad.any():
-        raise DataError(f"{folder}: label {int(labels[bad][0])} is out of range 0-{NUM_CLASSES - 1}; "
+        raise DataError(f"{folder}: field 'labels' holds {int(labels[bad][0])}, out of range 0-{NUM_CLASSES - 1}; "
                         "this is not CIFAR-10 (CIFAR-100 perhaps?)")
     images = torch.from_numpy(np.ascontiguousarray(data).reshape(-1, 3, 32, 32).copy())
     return images, torch.from_numpy(labels)

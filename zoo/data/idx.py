@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import safeio
 from ..errors import DataError
 
 IMAGES_MAGIC = 2051
@@ -28,54 +29,71 @@ SPLIT_FILES = {
 }
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The decompressed bytes. Gzip is detected from the content, not the name,
-    because users rename files (a raw file called .gz, a gzip without .gz)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found; put the dataset files there or pass --data-dir") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror or exc}); check its permissions") from None
-    if not data.startswith(GZIP_MAGIC):
-        return data
-    try:
-        return gzip.decompress(data)
-    except (EOFError, OSError, zlib.error) as exc:
-        raise DataError(f"{path}: truncated or corrupt gzip ({exc}); delete it and download it again") from None
+MAX_DIM = 1 << 24  # no axis of an honest IDX file is over 16.7 million (EMNIST has 0.7 million images)
 
 
 def _parse(path: Path, expected_magic: int) -> tuple[tuple[int, ...], np.ndarray]:
-    """(dims, flat uint8 payload) of an IDX file, after checking magic and size."""
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise DataError(f"{path}: only {len(data)} bytes, too short for an IDX header; the file is truncated")
-    (magic,) = struct.unpack(">i", data[:4])
+    """(dims, flat uint8 payload) of an IDX file. The header is read first, then exactly
+    the bytes it declares, then one more byte must be the end: a gzip bomb (a valid header
+    and gigabytes of zeros) is refused after reading no more than the declared size.
+    Gzip is detected from the content, not the name, because users rename files."""
+    with safeio.open_regular(path, safeio.IDX_FILE, missing="put the dataset files there or pass --data-dir") as raw:
+        compressed = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        try:
+            dims = _header(path, stream, expected_magic)
+            expected = int(np.prod(dims, dtype=object))
+            if any(d > MAX_DIM for d in dims) or expected > safeio.IDX_FILE.max_bytes:
+                raise DataError(f"{path}: header declares {'x'.join(map(str, dims))} = {expected:,} bytes, over "
+                                f"zoo's limit of {safeio.IDX_FILE.text()} (and {MAX_DIM:,} per axis) for an IDX "
+                                "file; this is not a real dataset file")
+            flat = np.empty(expected, dtype=np.uint8)
+            got = _read_into(stream, flat)
+            extra = len(stream.read(1)) if got == expected else 0
+        except (EOFError, OSError, zlib.error) as exc:
+            raise DataError(f"{path}: truncated or corrupt gzip ({exc}); delete it and download it again") from exc
+    if got < expected:
+        raise DataError(f"{path}: header says {'x'.join(map(str, dims))} = {expected} bytes but the file "
+                        f"holds {got}; it is truncated: download it again")
+    if extra:
+        raise DataError(f"{path}: header says {'x'.join(map(str, dims))} = {expected} bytes but the file "
+                        "holds more data after them; it is not a clean IDX file (a gzip bomb?): download it again")
+    return dims, flat
+
+
+def _header(path: Path, stream, expected_magic: int) -> tuple[int, ...]:
+    head = stream.read(4)
+    if len(head) < 4:
+        raise DataError(f"{path}: only {len(head)} bytes, too short for an IDX header; the file is truncated")
+    (magic,) = struct.unpack(">i", head)
     if magic != expected_magic:
         what = "images" if expected_magic == IMAGES_MAGIC else "labels"
         raise DataError(f"{path}: wrong magic number {magic}, expected {expected_magic} for IDX {what}; "
                         "is this the right file (images vs labels) and is it really an IDX file?")
     ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{path}: header is cut short ({len(data)} bytes); the file is truncated")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(dims, dtype=np.int64))
-    payload = len(data) - header
-    if payload != expected:
-        problem = "is truncated" if payload < expected else f"has {payload - expected} extra bytes"
-        raise DataError(f"{path}: header says {'x'.join(map(str, dims))} = {expected} bytes but the file "
-                        f"holds {payload}; it {problem}: download it again")
-    return dims, np.frombuffer(data, dtype=np.uint8, count=expected, offset=header)
+    packed = stream.read(4 * ndim)
+    if len(packed) < 4 * ndim:
+        raise DataError(f"{path}: header is cut short ({4 + len(packed)} bytes); the file is truncated")
+    return struct.unpack(f">{ndim}I", packed)
+
+
+def _read_into(stream, buffer: np.ndarray) -> int:
+    """Fill `buffer` from `stream`; the number of bytes there were (fewer when truncated)."""
+    view, got = memoryview(buffer), 0
+    while got < len(buffer):
+        n = stream.readinto(view[got:got + (64 << 20)])
+        if not n:
+            break
+        got += n
+    return got
 
 
 def read_idx_images(path: str | Path) -> torch.Tensor:
     """uint8 (N, 1, H, W) from an IDX3 images file."""
     path = Path(path)
     (n, h, w), flat = _parse(path, IMAGES_MAGIC)
-    # copy(): frombuffer views immutable bytes, and torch wants memory it may write.
-    return torch.from_numpy(flat.reshape(n, 1, h, w).copy())
+    return torch.from_numpy(flat.reshape(n, 1, h, w))  # our own writable buffer: no copy
 
 
 def read_idx_labels(path: str | Path, num_classes: int | None = None) -> torch.Tensor:

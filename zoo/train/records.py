@@ -61,15 +61,16 @@ def clear_run(folder: Path) -> None:
 
 
 def describe_existing(folder: Path) -> str:
-    """'lenet5 (finished, 15 epochs)' from run.json, best effort."""
-    import json
+    """'lenet5 (finished, 15/15 epochs)' from run.json, best effort (an unreadable one is 'a model')."""
+    from ..errors import ZooError
+    from ..runs import read_run_info
 
     try:
-        info = json.loads((folder / RUN_FILE).read_text())
-        done, total = info.get("epochs_completed"), info.get("hyperparameters", {}).get("epochs")
-        return f"{info.get('model', '?')} ({info.get('status', '?')}, {done}/{total} epochs)"
-    except (OSError, ValueError, AttributeError):
+        info = read_run_info(folder) or {}
+    except ZooError:
         return "a model"
+    done, total = info.get("epochs_completed"), (info.get("hyperparameters") or {}).get("epochs")
+    return f"{info.get('model', '?')} ({info.get('status', '?')}, {done}/{total} epochs)"
 
 
 def write_metrics(folder: Path, metrics: list[EpochMetrics]) -> Path:

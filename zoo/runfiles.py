@@ -1,0 +1,59 @@
+"""The schemas of the JSON files in a run folder (run.json, checkpoint.json and the
+checkpoint's own JSON header), and their checked readers. A run folder may come from
+a colleague or an archive, so every field zoo reads is checked for type and bounds on
+load, and a bad file is one line naming the file and the field (see zoo.schema)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import safeio
+from .errors import CheckpointError
+from .schema import Anything, Bool, Int, List, Num, Obj, Optional, Str, class_names, validate
+
+MAX_EPOCHS = 1_000_000
+
+EPOCH = Obj({
+    "epoch": Int(min=1, max=MAX_EPOCHS), "train_loss": Optional(Num()), "train_acc": Optional(Num()),
+    "test_loss": Optional(Num()), "test_acc": Optional(Num()), "lr": Optional(Num()), "seconds": Optional(Num()),
+}, required=("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"))
+
+HYPERPARAMETERS = Obj({
+    "epochs": Int(min=0, max=MAX_EPOCHS), "batch_size": Int(min=1, max=1 << 24), "optimizer": Str(max_len=64),
+    "lr": Num(), "momentum": Num(), "weight_decay": Num(), "schedule": Str(max_len=64), "init": Str(max_len=64),
+    "label_smoothing": Num(),
+})
+
+# run.json: what was trained, on what, how well. The fields zoo reads; others are kept.
+RUN = Obj({
+    "model": Str(name=True), "summary": Str(), "plugin": Optional(Str(max_len=256)),
+    "plugin_version": Optional(Str(max_len=256)), "status": Str(max_len=64),
+    "dataset": Str(name=True), "dataset_variant": Str(name=True), "dataset_source": Optional(Str()),
+    "class_names": class_names(), "train_samples": Int(min=0), "test_samples": Int(min=0),
+    "limit": Optional(Int(min=0)), "augment": Bool(), "hyperparameters": HYPERPARAMETERS,
+    "seed": Optional(Int()), "device": Str(max_len=64), "threads": Optional(Int(min=1, max=1 << 16)),
+    "versions": Obj(values=Str(max_len=256)), "epochs_completed": Int(min=0, max=MAX_EPOCHS),
+    "metrics": List(EPOCH, max_items=MAX_EPOCHS), "test_accuracy": Optional(Num()),
+    "test_loss": Optional(Num()), "best_test_accuracy": Optional(Num()), "best_epoch": Optional(Int(min=0)),
+    "wall_time_seconds": Optional(Num()), "sessions": Int(min=0), "started_at": Optional(Str(max_len=64)),
+    "updated_at": Optional(Str(max_len=64)), "weights": Optional(Str(max_len=256)),
+}, required=("model",))
+
+# The JSON part of a checkpoint (checkpoint.safetensors header; checkpoint.json is a copy).
+CHECKPOINT = Obj({
+    "format": Str(max_len=64), "model": Str(name=True), "epoch": Int(min=0, max=MAX_EPOCHS),
+    "batch": Int(min=0), "partial": Anything(), "epochs": Int(min=0, max=MAX_EPOCHS), "settings": Obj(),
+    "metrics": List(EPOCH, max_items=MAX_EPOCHS), "wall_time": Num(), "sessions": Int(min=0),
+    "started_at": Optional(Str(max_len=64)), "threads": Optional(Int(min=1, max=1 << 16)),
+    "optimizer": Obj(), "scheduler": Obj(), "rng": Obj(),
+}, required=("format", "optimizer", "scheduler", "rng"))
+
+
+def read_run_json(path: str | Path) -> dict[str, Any]:
+    """run.json at `path`, read under its size cap and checked against RUN."""
+    data = safeio.read_json(path, safeio.RUN_JSON, CheckpointError)
+    return validate(data, RUN, str(path), CheckpointError, "the run folder is damaged or not zoo's")
+
+
+def check_checkpoint(meta: Any, where: str) -> dict[str, Any]:
+    return validate(meta, CHECKPOINT, where, CheckpointError, "start over with --force")
