@@ -166,12 +166,12 @@ def parse_json(data: bytes | str, where: str, error: type[ZooError] = DataError)
         raise error(f"{for_display(where)}: is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except ValueError as exc:
         raise error(f"{for_display(where)}: is not valid JSON ({exc})") from None
-    if _depth(value) > JSON_MAX_DEPTH:
+    if json_depth(value) > JSON_MAX_DEPTH:
         raise error(f"{for_display(where)}: JSON nested deeper than zoo's limit of {JSON_MAX_DEPTH} levels")
     return value
 
 
-def _depth(value: Any) -> int:
+def json_depth(value: Any) -> int:
     """Nesting depth, without recursion (the parser already bounded it by the recursion limit)."""
     deepest, stack = 0, [(value, 1)]
     while stack:

@@ -178,6 +178,35 @@ class Obj(Checker):
         return out
 
 
+@dataclass
+class JsonText(Checker):
+    """A string holding JSON (ONNX metadata values), parsed under a length and depth cap,
+    then checked by `inner`."""
+
+    inner: Checker
+    max_len: int = 1 << 20
+    expected = "JSON text"
+
+    def check(self, value, path):
+        import json
+
+        from .safeio import JSON_MAX_DEPTH, json_depth
+
+        if not isinstance(value, str):
+            raise self.fail(value, path)
+        if len(value) > self.max_len:
+            raise self.fail(value, path, f"is {len(value):,} characters, over zoo's limit of {self.max_len:,}")
+        try:
+            parsed = json.loads(value)
+        except RecursionError:
+            parsed = None
+        except ValueError as exc:
+            raise self.fail(value, path, f"is not valid JSON ({exc})") from None
+        if parsed is None and value.strip() != "null" or json_depth(parsed) > JSON_MAX_DEPTH:
+            raise self.fail(value, path, f"is JSON nested deeper than zoo's limit of {JSON_MAX_DEPTH} levels")
+        return self.inner.check(parsed, path)
+
+
 def class_names(length: int | None = None) -> List:
     return List(Str(max_len=MAX_CLASS_NAME), max_items=MAX_CLASSES, length=length)
 
