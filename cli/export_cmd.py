@@ -1,6 +1,7 @@
 """`zoo export NAME --onnx`: a verified, self-describing ONNX file and its test vectors."""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -10,7 +11,24 @@ from rich.markup import escape
 from zoo.onnx.defaults import DEFAULT_OPSET
 
 from .common import err, fail, out, print_json, registry
+from .variants_view import show_quantized
 from .verify_cmd import PROVIDER_HELP, check_provider, show_report, status
+
+
+class Precision(str, Enum):
+    int8 = "int8"
+    fp16 = "fp16"
+
+
+class Method(str, Enum):
+    minmax = "minmax"
+    entropy = "entropy"
+    percentile = "percentile"
+
+
+class IntType(str, Enum):
+    uint8 = "uint8"
+    int8 = "int8"
 
 
 def export(
@@ -18,7 +36,8 @@ def export(
     onnx: bool = typer.Option(True, "--onnx", show_default=False, help="Export to ONNX (the only format so far; the default)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file \\[default: runs/NAME/model.safetensors]."),
     untrained: bool = typer.Option(False, "--untrained", help="Export the builder's initial weights (seed 0)."),
-    out_path: Optional[Path] = typer.Option(None, "--out", help="Output .onnx file \\[default: exported/NAME.onnx]."),
+    out_path: Optional[Path] = typer.Option(None, "--out", help="Output .onnx file \\[default: exported/NAME.onnx, "
+                                            "NAME.int8.onnx, NAME.fp16.onnx; NAME.raw.*.onnx with --raw-input]."),
     opset: int = typer.Option(DEFAULT_OPSET, "--opset", help="ONNX opset (14-23)."),
     static_batch: Optional[int] = typer.Option(None, "--static-batch", min=1,
                                                help="Fix the batch size \\[default: dynamic batch axis]."),
@@ -30,6 +49,21 @@ def export(
     rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative tolerance \\[default: 1e-3]."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live (for real test images)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an --out file zoo did not write."),
+    quantize: Optional[Precision] = typer.Option(None, "--quantize", help="int8 (static QDQ, per-channel) or fp16; "
+                                                 "verified by accuracy on the test split."),
+    calibration: int = typer.Option(512, "--calibration", min=1, help="int8: training images for calibration (seeded)."),
+    method: Method = typer.Option(Method.minmax, "--calibration-method", help="int8: how activation ranges are set."),
+    seed: int = typer.Option(0, "--calibration-seed", help="int8: seed of the calibration image pick."),
+    activation_type: IntType = typer.Option(IntType.uint8, "--activation-type", help="int8: activation type."),
+    weight_type: IntType = typer.Option(IntType.int8, "--weight-type", help="int8: weight type."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="With --quantize: calibration and test data "
+                                          "\\[default: what the weights were trained on]."),
+    max_drop: float = typer.Option(1.0, "--max-drop", min=0.0, help="With --quantize: refuse the file when accuracy "
+                                   "drops more (points)."),
+    min_agreement: float = typer.Option(0.95, "--min-agreement", min=0.0, max=1.0,
+                                        help="With --quantize: least share of test images classified as PyTorch does."),
+    verify_samples: Optional[int] = typer.Option(None, "--verify-samples", min=1,
+                                                 help="With --quantize: test images to check \\[default: all]."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Export a model to one self-contained ONNX file, check it, record how it was made, verify it against PyTorch."""
@@ -47,8 +81,25 @@ def export(
 
     options = ExportOptions(opset=opset, static_batch=static_batch, raw_input=raw_input)
     source = resolve(spec, weights, untrained)
+    if quantize is not None:
+        from zoo.onnx.quantize import QuantizeOptions
+        from zoo.onnx.variants import export_quantized
+
+        q = QuantizeOptions(quantize.value, calibration, method.value, seed, activation_type.value, weight_type.value,
+                            dataset=dataset, max_drop=max_drop, min_agreement=min_agreement,
+                            verify_samples=verify_samples)
+        with status(f"Exporting {name} to {q.precision} ONNX and checking its accuracy ...", json_output):
+            report = export_quantized(spec, source, q, out=out_path or pipeline.default_path(name, q.precision,
+                                                                                             raw_input),
+                                      options=options, verify=verify, provider=provider, data_dir=data_dir,
+                                      force=force)
+        print_json(report.as_dict()) if json_output else show_quantized(report, options)
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     with status(f"Exporting {name} to ONNX (opset {opset}) and verifying it ...", json_output):
-        report = pipeline.export_and_verify(spec, weights=source, out=out_path or pipeline.default_path(name),
+        path = out_path or pipeline.default_path(name, raw_input=raw_input)
+        report = pipeline.export_and_verify(spec, weights=source, out=path,
                                             options=options, verify=verify, provider=provider, atol=atol,
                                             rtol=rtol, data_dir=data_dir, force=force)
     if json_output:

@@ -42,7 +42,7 @@ def check_table(report):
     from rich.markup import escape
     from rich.table import Table
 
-    against = "PyTorch" if report.mode == "pytorch" else "stored vectors"
+    against = {"pytorch": "PyTorch", "accuracy": "PyTorch, by test-set accuracy"}.get(report.mode, "stored vectors")
     table = Table(title=escape(f"{report.model}: ONNX Runtime vs {against}"))
     for column in ("check", "", "max abs err", "max rel err", "argmax agree", "detail"):
         table.add_column(column, justify="right" if "err" in column or "agree" in column else "left")
@@ -71,7 +71,10 @@ def show_report(report) -> None:
               soft_wrap=True)
     if report.vectors:
         out.print(f"test vectors: {escape(report.vectors)}/test_data_set_*", soft_wrap=True)
-    if report.ok:
+    if report.ok and report.mode == "accuracy":
+        out.print(f"[bold green]PASS[/] {report.model}: {escape(report.checks[-2].detail)}; "
+                  f"{escape(report.checks[-1].detail)}", soft_wrap=True)
+    elif report.ok:
         out.print(f"[bold green]PASS[/] {report.model}: max abs err {_num(report.max_abs)}, "
                   f"max rel err {_num(report.max_rel)} within tolerance", soft_wrap=True)
     else:
@@ -89,12 +92,20 @@ def verify(
     atol: Optional[float] = typer.Option(None, "--atol", help="Absolute tolerance \\[default: 1e-5 CPU, 1e-4 CUDA]."),
     rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative tolerance \\[default: 1e-3]."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live (for real test images)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="int8/fp16 files: test data \\[default: what the "
+                                          "weights were trained on]."),
+    max_drop: float = typer.Option(1.0, "--max-drop", min=0.0, help="int8/fp16 files: most accuracy points lost."),
+    min_agreement: float = typer.Option(0.95, "--min-agreement", min=0.0, max=1.0,
+                                        help="int8/fp16 files: least top-1 agreement with PyTorch."),
+    verify_samples: Optional[int] = typer.Option(None, "--verify-samples", min=1,
+                                                 help="int8/fp16 files: test images to check \\[default: all]."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Run ONNX Runtime and PyTorch on the same inputs (random batches 1, 2, 7, 64 and real test images); PASS or FAIL.
 
     On PASS the reference test vectors next to the file (exported/NAME/test_data_set_N/) are refreshed;
-    --vectors re-checks the file against them without PyTorch weights."""
+    --vectors re-checks the file against them without PyTorch weights. An int8 or fp16 file (its metadata
+    says so) is checked by accuracy and top-1 agreement with PyTorch on the test split instead."""
     if name is None and onnx_path is None:
         fail("give a model NAME or --onnx PATH", 2)
     check_provider(provider)
@@ -106,17 +117,20 @@ def verify(
         if vectors:
             report = pipeline.verify_vectors(path, name, provider, atol, rtol)
         else:
-            report = _against_torch(spec, path, weights, untrained, provider, atol, rtol, data_dir)
+            accuracy = dict(dataset=dataset, max_drop=max_drop, min_agreement=min_agreement,
+                            verify_samples=verify_samples)
+            report = _against_torch(spec, path, weights, untrained, provider, atol, rtol, data_dir, accuracy)
     print_json(report.as_dict()) if json_output else show_report(report)
     if not report.ok:
         raise typer.Exit(1)
 
 
-def _against_torch(spec, path, weights, untrained, provider, atol, rtol, data_dir):
+def _against_torch(spec, path, weights, untrained, provider, atol, rtol, data_dir, accuracy):
     from zoo.onnx import pipeline
     from zoo.onnx.predict import read_facts
     from zoo.onnx.weights import resolve
 
     if spec is None:  # the file says which model it is
         spec = registry().get_spec(read_facts(path).model)
-    return pipeline.verify_file(spec, resolve(spec, weights, untrained), path, provider, atol, rtol, data_dir)
+    return pipeline.verify_file(spec, resolve(spec, weights, untrained), path, provider, atol, rtol, data_dir,
+                                accuracy=accuracy)

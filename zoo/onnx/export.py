@@ -20,7 +20,8 @@ from ..errors import ExportError, UsageError
 from ..spec import ModelSpec
 from . import diagnose
 from .defaults import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
-from .metadata import BATCH_AXIS, INPUT_NAME, OUTPUT_NAME, ExportFacts, preprocessing_of, set_props
+from .metadata import BATCH_AXIS, INPUT_NAME, OUTPUT_NAME, RESIZE_RULE, ExportFacts, polarity_of, preprocessing_of, \
+    set_props
 from .quiet import captured
 from .runtime import check_model, first_line
 from .weights import Weights
@@ -130,7 +131,7 @@ def facts_for(spec: ModelSpec, weights: Weights, options: ExportOptions) -> Expo
         opset=options.opset,
         versions={"torch": torch.__version__, "onnx": onnx.__version__, "onnxscript": onnxscript.__version__,
                   "onnxruntime": onnxruntime.__version__},
-        verification={"verdict": "not run"},
+        verification={"verdict": "not run"}, input_polarity=polarity_of(spec.input_shape[0]), resize=RESIZE_RULE,
     )
 
 

@@ -19,6 +19,14 @@ Every key starts with `zoo.`; values are strings, lists and objects are JSON:
     zoo.torch_version, zoo.onnx_version, zoo.onnxscript_version, zoo.onnxruntime_version
     zoo.verification        JSON verdict of the check made at export: {"verdict": "PASS", ...}
                             or {"verdict": "not run"} after --no-verify
+    zoo.output              what the output holds: "logits" (raw scores; softmax gives probabilities)
+    zoo.input_polarity      "light-on-dark" (MNIST-style: invert dark-on-light drawings) or "natural"
+    zoo.resize              how an image of another size becomes the input (centre crop, then Lanczos)
+    zoo.precision           "fp32", "int8" (static QDQ quantization) or "fp16"
+    zoo.quantization        JSON: how an int8/fp16 file was made (scheme, types, calibration data,
+                            count, method, seed, tool); {} for fp32
+    zoo.accuracy            JSON: accuracy measured at export on the test split (PyTorch and this
+                            file, drop in points, top-1 agreement, largest logit difference); int8/fp16
 """
 from __future__ import annotations
 
@@ -32,6 +40,15 @@ OUTPUT_NAME = "logits"
 LAYOUT = "NCHW"
 BATCH_AXIS = "batch"
 SCALE = 1 / 255
+OUTPUT_KIND = "logits"
+RESIZE_RULE = ("convert to the input's channels (gray or RGB), centre-crop to the input's aspect ratio, "
+               "resize to H x W with Lanczos (Pillow ImageOps.fit)")
+PRECISIONS = ("fp32", "int8", "fp16")
+
+
+def polarity_of(input_channels: int) -> str:
+    """The zoo's one-channel datasets are MNIST-style: a light object on a dark ground."""
+    return "light-on-dark" if input_channels == 1 else "natural"
 
 
 @dataclass
@@ -56,6 +73,17 @@ class ExportFacts:
     opset: int | None = None
     versions: dict[str, str] = field(default_factory=dict)
     verification: dict = field(default_factory=dict)
+    output: str = OUTPUT_KIND
+    input_polarity: str | None = None
+    resize: str | None = None
+    precision: str = "fp32"
+    quantization: dict = field(default_factory=dict)
+    accuracy: dict = field(default_factory=dict)
+
+    @property
+    def quantized(self) -> bool:
+        """int8 or fp16: checked by accuracy and agreement, not element-wise closeness."""
+        return self.precision != "fp32"
 
     @property
     def raw_input(self) -> bool:
@@ -75,7 +103,9 @@ class ExportFacts:
             "input_dtype": self.input_dtype, "preprocessing": json.dumps(self.preprocessing),
             "class_names": json.dumps(self.class_names), "weights_sha256": self.weights_sha256,
             "weights_source": self.weights_source, "opset": str(self.opset),
-            "verification": json.dumps(self.verification),
+            "verification": json.dumps(self.verification), "output": self.output,
+            "input_polarity": self.input_polarity, "resize": self.resize, "precision": self.precision,
+            "quantization": json.dumps(self.quantization), "accuracy": json.dumps(self.accuracy),
         }
         props |= {f"{lib}_version": v for lib, v in self.versions.items()}
         return {PREFIX + k: str(v) for k, v in props.items() if v is not None}
@@ -107,7 +137,10 @@ def facts_from_props(props: dict[str, str]) -> ExportFacts | None:
         opset=int(opset) if opset and opset.isdigit() else None,
         versions={k[:-len("_version")]: v for k, v in get.items()
                   if k.endswith("_version") and k not in ("plugin_version",)},
-        verification=_json(get.get("verification"), {}),
+        verification=_json(get.get("verification"), {}), output=get.get("output", OUTPUT_KIND),
+        input_polarity=get.get("input_polarity"), resize=get.get("resize"),
+        precision=get.get("precision", "fp32"), quantization=_json(get.get("quantization"), {}),
+        accuracy=_json(get.get("accuracy"), {}),
     )
 
 

@@ -44,6 +44,9 @@ class ExportReport:
     facts: dict = field(default_factory=dict)  # the metadata_props written
     verification: VerifyReport | None = None
     vectors: str | None = None
+    precision: str = "fp32"
+    fp32_size_bytes: int | None = None  # int8/fp16: the size of the fp32 graph it came from
+    speed: object | None = None  # int8/fp16: speed.SpeedReport, fp32 vs this file
 
     @property
     def ok(self) -> bool:
@@ -53,7 +56,9 @@ class ExportReport:
         return {"model": self.model, "path": self.path, "written": self.written, "ok": self.ok,
                 "seconds": round(self.seconds, 2), "size_bytes": self.size_bytes, "opset": self.opset,
                 "vectors": self.vectors, "metadata": self.facts,
-                "verification": self.verification.as_dict() if self.verification else None}
+                "verification": self.verification.as_dict() if self.verification else None,
+                "precision": self.precision, "fp32_size_bytes": self.fp32_size_bytes,
+                "speed": self.speed.as_dict() if self.speed else None}
 
 
 @dataclass
@@ -66,8 +71,22 @@ class Inputs:
     real_name: str = ""
 
 
-def default_path(name: str) -> Path:
-    return EXPORT_ROOT / f"{name}.onnx"
+def default_path(name: str, precision: str = "fp32", raw_input: bool = False) -> Path:
+    """Each variant its own file, so one never replaces another: exported/NAME.onnx,
+    NAME.int8.onnx, NAME.fp16.onnx, and NAME.raw.onnx, NAME.raw.int8.onnx, ... for --raw-input."""
+    parts = [name] + (["raw"] if raw_input else []) + ([precision] if precision != "fp32" else [])
+    return EXPORT_ROOT / (".".join(parts) + ".onnx")
+
+
+def variant_paths(name: str, folder: str | Path = EXPORT_ROOT) -> list[tuple[str, Path]]:
+    """(label, path) of every default-named export of `name` present in `folder`."""
+    found = []
+    for raw in (False, True):
+        for precision in ("fp32", "int8", "fp16"):
+            path = Path(folder) / default_path(name, precision, raw).name
+            if path.is_file():
+                found.append((precision + (" raw" if raw else ""), path))
+    return found
 
 
 def _model_input(spec: ModelSpec, images: torch.Tensor, raw: bool) -> torch.Tensor:
@@ -177,7 +196,7 @@ def _save_vectors(onnx_path: Path, spec: ModelSpec, weights: Weights, module, pr
     return str(folder)
 
 
-def _check_target(path: Path, force: bool) -> None:
+def check_target(path: Path, force: bool) -> None:
     """Never overwrite a file zoo did not write, unless told to."""
     vectors_dir(path)  # the name must end with .onnx
     if path.is_dir():
@@ -198,7 +217,8 @@ def export_and_verify(spec: ModelSpec, model=None, out_dir: str | Path | None = 
                       options: ex.ExportOptions | None = None, verify: bool = True, provider: str = "auto",
                       atol: float | None = None, rtol: float | None = None, data_dir=None,
                       force: bool = False) -> ExportReport:
-    """Export `model` (or `weights`) to out_dir/NAME.onnx (or `out`), verify it, write its test vectors.
+    """Export `model` (or `weights`) to out_dir/NAME.onnx (NAME.raw.onnx for raw input; or `out`),
+    verify it, write its test vectors.
 
     Returns the report; `report.ok` is False when verification failed (the file is then
     not written). Raises ExportError when the model cannot be exported at all."""
@@ -207,8 +227,9 @@ def export_and_verify(spec: ModelSpec, model=None, out_dir: str | Path | None = 
         if model is None:
             raise ExportError("export_and_verify needs a model or weights")
         weights = in_memory(model)
-    path = Path(out) if out is not None else Path(out_dir or EXPORT_ROOT) / f"{spec.name}.onnx"
-    _check_target(path, force)
+    path = Path(out) if out is not None else \
+        Path(out_dir or EXPORT_ROOT) / default_path(spec.name, raw_input=options.raw_input).name
+    check_target(path, force)
     start = time.perf_counter()
     proto, module = ex.build(spec, weights, options)
     seconds = time.perf_counter() - start
@@ -230,10 +251,19 @@ def export_and_verify(spec: ModelSpec, model=None, out_dir: str | Path | None = 
 
 
 def verify_file(spec: ModelSpec, weights: Weights, onnx_path: str | Path, provider: str = "auto",
-                atol=None, rtol=None, data_dir=None, save_vectors: bool = True) -> VerifyReport:
-    """Check an existing .onnx file against the PyTorch model; on PASS, refresh its test vectors."""
+                atol=None, rtol=None, data_dir=None, save_vectors: bool = True, accuracy: dict | None = None) -> VerifyReport:
+    """Check an existing .onnx file against the PyTorch model; on PASS, refresh its test vectors.
+    An int8/fp16 file (its metadata says so) is checked by accuracy and top-1 agreement on the
+    test split instead; `accuracy` overrides its settings (dataset, max_drop, min_agreement, verify_samples)."""
     path = Path(onnx_path)
     proto = load_model(path)
+    facts = facts_of(proto)
+    if facts is not None and facts.quantized:
+        from .quantize import QuantizeOptions
+        from .variants import verify_quantized
+
+        q = QuantizeOptions(facts.precision, **(accuracy or {}))
+        return verify_quantized(spec, weights, path, proto, q, provider, data_dir)
     module = ex.inference_module(spec, weights.model, input_signature(proto)[0])
     report = against_torch(spec, weights, module, proto, str(path), provider, atol, rtol, data_dir)
     if report.ok and save_vectors:

@@ -1,0 +1,206 @@
+"""`zoo export --quantize int8|fp16` and `zoo verify` of such files: a real lenet5, trained briefly
+on the bundled MNIST sample, quantized by ONNX Runtime and checked by accuracy with real sessions.
+
+One training run and one export per precision are shared by the module (they are the
+slow part); tests that damage or refuse a file work on copies or other paths.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+from typer.testing import CliRunner
+
+from zoo.cli.main import app
+from zoo.data.resolve import load_dataset
+from zoo.onnx.metadata import facts_from_props, props_of, set_props
+
+runner = CliRunner()
+# Loose enough for a model trained for two epochs on 2,000 images, tight enough to catch a broken file.
+MAX_DROP, MIN_AGREEMENT = "3", "0.9"
+INT8 = ("--calibration", "128", "--max-drop", MAX_DROP, "--min-agreement", MIN_AGREEMENT)
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("quantize")
+    old = Path.cwd()
+    os.chdir(root)  # default output paths (exported/...) land here
+    try:
+        result = invoke("train", "lenet5", "--epochs", "2", "--limit", "2000", "--batch-size", "64",
+                        "--threads", "1", "--out", root / "runs" / "lenet5")
+        assert result.exit_code == 0, result.output
+        weights = root / "runs" / "lenet5" / "model.safetensors"
+        exports = {}
+        for precision, extra in (("int8", INT8), ("fp16", ())):
+            result = invoke("export", "lenet5", "--quantize", precision, "--weights", weights, "--json", *extra)
+            assert result.exit_code == 0, result.output
+            exports[precision] = json.loads(result.stdout)
+        yield SimpleNamespace(root=root, weights=weights, exports=exports)
+    finally:
+        os.chdir(old)
+
+
+@pytest.fixture
+def in_root(trained, monkeypatch):
+    monkeypatch.chdir(trained.root)
+    return trained
+
+
+def facts(path: Path):
+    return facts_from_props(props_of(onnx.load(str(path))))
+
+
+def onnx_accuracy(path: Path) -> tuple[float, np.ndarray]:
+    """Accuracy of the file on the sample's test split, computed here with a plain ORT session."""
+    test = load_dataset("mnist", "test")
+    meta = facts(path).preprocessing
+    x = ((test.images.numpy().astype(np.float32) / 255 - meta["mean"][0]) / meta["std"][0]).astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"input": x})[0]
+    return float((logits.argmax(1) == test.labels.numpy()).mean()), logits
+
+
+def test_int8_file_is_quantized_smaller_recorded_and_as_accurate_as_claimed(in_root):
+    report = in_root.exports["int8"]
+    path = in_root.root / "exported" / "lenet5.int8.onnx"
+    assert report["path"] == "exported/lenet5.int8.onnx" and path.is_file() and report["ok"]
+    assert not (in_root.root / "exported" / "lenet5.onnx").exists()  # its own name: no fp32 file replaced
+    model = onnx.load(str(path))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv", "Gemm"} <= ops
+    weights = [numpy_helper.to_array(t) for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert sum(w.size for w in weights) > 40_000  # the conv and linear weights are int8 now
+    assert path.stat().st_size < 0.4 * report["fp32_size_bytes"]
+    f = facts(path)
+    assert f.precision == "int8" and f.quantized
+    q = f.quantization
+    assert q["scheme"] == "static QDQ" and q["per_channel"] is True
+    assert (q["activation_type"], q["weight_type"]) == ("uint8", "int8")
+    assert q["calibration"] | {} == {"dataset": "mnist", "variant": "mnist-sample", "split": "train", "count": 128,
+                                     "method": "minmax", "seed": 0}
+    acc = f.accuracy
+    assert acc["samples"] == 1000 and acc["dataset"] == "mnist-sample"
+    assert acc["drop_points"] <= float(MAX_DROP) and acc["agreement"] >= float(MIN_AGREEMENT)
+    assert acc["pytorch"] > 0.5  # a trained model, not chance
+    measured, _ = onnx_accuracy(path)
+    assert measured == pytest.approx(acc["onnx"], abs=1e-9)  # the recorded figure is what the file does
+    assert f.verification["verdict"] == "PASS" and f.verification["providers"] == ["CPUExecutionProvider"]
+    assert f.output == "logits" and f.input_polarity == "light-on-dark" and "Lanczos" in f.resize
+    speed = report["speed"]
+    assert [t["label"] for t in speed["timings"]] == ["fp32", "int8"]
+    assert all(t["batch1_ms"] > 0 and t["providers"] == ["CPUExecutionProvider"] for t in speed["timings"])
+
+
+def test_fp16_file_keeps_float32_io_and_the_accuracy(in_root):
+    path = in_root.root / "exported" / "lenet5.fp16.onnx"
+    report = in_root.exports["fp16"]
+    assert report["path"] == "exported/lenet5.fp16.onnx" and report["ok"]
+    model = onnx.load(str(path))
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    halves = [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT16]
+    assert sum(np.prod(t.dims) for t in halves) > 40_000
+    assert path.stat().st_size < 0.6 * report["fp32_size_bytes"]
+    f = facts(path)
+    assert f.precision == "fp16" and "float16" in f.quantization["tool"]
+    assert abs(f.accuracy["drop_points"]) <= 0.5 and f.accuracy["agreement"] >= 0.99
+    measured, logits = onnx_accuracy(path)
+    assert measured == pytest.approx(f.accuracy["onnx"], abs=1e-9) and logits.dtype == np.float32
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp16"])
+def test_verify_recognises_the_file_and_checks_accuracy(in_root, precision):
+    result = invoke("verify", "lenet5", "--onnx", f"exported/lenet5.{precision}.onnx", "--weights", in_root.weights,
+                    "--max-drop", MAX_DROP, "--min-agreement", MIN_AGREEMENT, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["mode"] == "accuracy" and report["verdict"] == "PASS"
+    names = [c["name"] for c in report["checks"]]
+    assert "accuracy on 1000 mnist-sample test images" in names and "top-1 agreement" in names
+
+
+def _tampered(src: Path, dst: Path, edit) -> Path:
+    model = onnx.load(str(src))
+    edit(model)
+    onnx.save(model, str(dst))
+    return dst
+
+
+def test_a_tampered_int8_file_fails_verify(in_root, tmp_path):
+    src = in_root.root / "exported" / "lenet5.int8.onnx"
+
+    def flip_conv_weights(model):  # same shapes and metadata, other int8 weights
+        for t in model.graph.initializer:
+            if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4:
+                w = numpy_helper.to_array(t)
+                t.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(-w), t.name))
+
+    path = _tampered(src, tmp_path / "lenet5.int8.onnx", flip_conv_weights)
+    result = invoke("verify", "lenet5", "--onnx", path, "--weights", in_root.weights, "--max-drop", MAX_DROP,
+                    "--min-agreement", MIN_AGREEMENT)
+    assert result.exit_code == 1
+    assert "FAIL lenet5" in result.stdout
+
+    def claim_fp32(model):  # relabelled as fp32: judged by element-wise closeness, which int8 cannot meet
+        f = facts_from_props(props_of(model))
+        f.precision = "fp32"
+        set_props(model, f.to_props())
+
+    path = _tampered(src, tmp_path / "relabelled.onnx", claim_fp32)
+    result = invoke("verify", "lenet5", "--onnx", path, "--weights", in_root.weights)
+    assert result.exit_code == 1 and "beyond tolerance" in result.stdout
+
+
+def test_max_drop_zero_refuses_a_lossy_file_and_leaves_nothing(in_root, tmp_path):
+    assert in_root.exports["int8"]["metadata"]["zoo.accuracy"]  # the shared export measured a drop:
+    drop = json.loads(in_root.exports["int8"]["metadata"]["zoo.accuracy"])["drop_points"]
+    assert drop > 0, "this int8 file loses nothing: the refusal below cannot be tested with it"
+    out = tmp_path / "out" / "lenet5.int8.onnx"
+    out.parent.mkdir()
+    result = invoke("export", "lenet5", "--quantize", "int8", "--weights", in_root.weights, "--out", out,
+                    "--calibration", "128", "--max-drop", "0", "--min-agreement", MIN_AGREEMENT)
+    assert result.exit_code == 1
+    assert "was not written" in result.output and "nothing was left behind" in result.output
+    assert list(out.parent.iterdir()) == []
+
+
+def test_no_calibration_data_is_one_line(in_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    result = invoke("export", "lenet5", "--quantize", "int8", "--weights", in_root.weights, "--dataset", "cifar10",
+                    "--out", tmp_path / "x.onnx", "--data-dir", tmp_path / "nothing-here")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no calibration data") and "cifar10" in lines[0]
+    assert "--data-dir" in lines[0] and "Traceback" not in result.output
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_unknown_precision_is_a_choice_error(in_root):
+    result = invoke("export", "lenet5", "--quantize", "int4", "--untrained")
+    assert result.exit_code == 2 and "'int4' is not one of 'int8', 'fp16'" in result.output
+
+
+def test_raw_input_export_gets_its_own_default_name(in_root):
+    fp32 = in_root.root / "exported" / "lenet5.onnx"
+    assert invoke("export", "lenet5", "--weights", in_root.weights).exit_code == 0
+    before = fp32.read_bytes()
+    result = invoke("export", "lenet5", "--raw-input", "--weights", in_root.weights)
+    assert result.exit_code == 0, result.output
+    raw = in_root.root / "exported" / "lenet5.raw.onnx"
+    assert "exported/lenet5.raw.onnx" in result.stdout and facts(raw).raw_input
+    assert fp32.read_bytes() == before and not facts(fp32).raw_input  # the float export and its vectors stay
+    assert (in_root.root / "exported" / "lenet5" / "vectors.json").is_file()
+    assert json.loads((in_root.root / "exported" / "lenet5.raw" / "vectors.json").read_text())["input_dtype"] == "uint8"
