@@ -14,9 +14,10 @@ from .config import EpochMetrics, TrainConfig, TrainResult
 from .evaluate import EvalResult, evaluate
 from .events import BatchProgress, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
 from .loop import pick_device, train
+from .settings import RunSettings
 
 __all__ = [
-    "TrainConfig", "TrainResult", "EpochMetrics", "train", "evaluate", "EvalResult", "pick_device",
+    "TrainConfig", "RunSettings", "TrainResult", "EpochMetrics", "train", "evaluate", "EvalResult", "pick_device",
     "BatchTransform", "AugmentParams",
     "Notice", "RunStarted", "EpochStarted", "BatchProgress", "EpochEnded", "Interrupted",
 ]

@@ -126,8 +126,9 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
     return meta, tensors
 
 
-def restore(meta: dict[str, Any], tensors: dict[str, torch.Tensor], model, optimizer, scheduler) -> None:
-    """Load a checkpoint into freshly built model/optimizer/scheduler, and reset the RNG."""
+def restore(meta: dict[str, Any], tensors: dict[str, torch.Tensor], model, optimizer, scheduler) -> dict[str, torch.Tensor]:
+    """Load a checkpoint into freshly built model/optimizer/scheduler; returns the saved
+    global RNG states, for the caller to set (`set_rng_state`) when it trains on."""
     state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(state, strict=True)
@@ -136,4 +137,4 @@ def restore(meta: dict[str, Any], tensors: dict[str, torch.Tensor], model, optim
     except (RuntimeError, KeyError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"the checkpoint does not fit this model or optimizer ({first}); start over with --force")
-    set_rng_state(unpack(meta["rng"], tensors))
+    return unpack(meta["rng"], tensors)

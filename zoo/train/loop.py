@@ -10,8 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from dataclasses import asdict
-from typing import Any, Iterator
+from typing import Iterator
 
 import torch
 
@@ -25,6 +24,7 @@ from . import records
 from .config import TrainConfig, TrainResult, resolve_recipe
 from .events import Callback
 from .session import Session, StopFlag
+from .settings import settle
 
 
 def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
@@ -36,37 +36,15 @@ def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
     saved = ckpt.read_checkpoint(folder) if config.resume else None
     if saved is not None and saved[0].get("model") != spec.name:
         raise UsageError(f"the checkpoint in {folder} is of model '{saved[0].get('model')}', not '{spec.name}'")
-    settings = _settings(spec, config, saved[0] if saved else None)
+    settings = settle(spec, config, saved[0] if saved else None)
     device = pick_device(config.device)
-    with restore_threads(), stop_on_sigint(config.handle_sigint) as stop:
-        return Session(spec, folder, settings, device, config, on_event or _ignore, stop, saved).run(wipe)
+    with stop_on_sigint(config.handle_sigint) as stop:
+        session = Session(spec, folder, settings, device, config, on_event or _ignore, stop, saved, config.threads)
+        return session.run(wipe)
 
 
 def _ignore(event) -> None:
     pass
-
-
-def _settings(spec, config: TrainConfig, meta: dict | None) -> dict[str, Any]:
-    """What defines the run: a new one from the config and recipe, a resumed one from
-    its checkpoint, where an explicit option that differs is refused."""
-    fresh = {
-        "recipe": asdict(resolve_recipe(spec, config)),
-        "seed": 0 if config.seed is None else int(config.seed),
-        "dataset": config.dataset or spec.dataset,
-        "limit": config.limit,
-        "augment": config.augment is not False,
-    }
-    if meta is None:
-        return fresh
-    saved = meta["settings"]
-    asked = {f"--{k.replace('_', '-')}": (v, saved["recipe"][k]) for k, v in config.overrides().items()}
-    asked |= {f"--{k}": (getattr(config, k), saved[k]) for k in ("seed", "dataset", "limit", "augment")
-              if getattr(config, k) is not None}
-    clash = [f"{flag} {new} (saved: {old})" for flag, (new, old) in asked.items() if new != old]
-    if clash:
-        raise UsageError(f"--resume continues the run with its saved settings, but {', '.join(clash)} "
-                         "would change it: drop those options, or start over with --force")
-    return saved
 
 
 def pick_device(name: str) -> torch.device:
@@ -81,16 +59,6 @@ def pick_device(name: str) -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise UsageError(f"unsupported device '{name}': use auto, cpu or cuda")
     return device
-
-
-@contextlib.contextmanager
-def restore_threads() -> Iterator[None]:
-    """The session sets torch's thread count (zoo.train.threads); put the caller's back after."""
-    before = torch.get_num_threads()
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager

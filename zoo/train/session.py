@@ -9,19 +9,19 @@ waits for the host.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import TrainingError
 from ..runs import CHECKPOINT_FILE, WEIGHTS_FILE
-from ..spec import Recipe
 from . import checkpoint as ckpt
 from . import records
 from .augment import BatchTransform
@@ -30,6 +30,7 @@ from .data import RunData, epoch_plan, fits_on_device, iterate, load_run_data, n
 from .evaluate import evaluate
 from .events import BatchProgress, Callback, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
 from .optim import current_lr, init_weights, make_optimizer, make_scheduler
+from .settings import RunSettings
 from .threads import CpuWatch, auto_threads
 
 PROGRESS_UPDATES = 25  # progress events per epoch (each one reads the loss back from the device)
@@ -44,12 +45,16 @@ class StopFlag:
 class Session:
     """One invocation of train(): builds everything, then runs the remaining epochs."""
 
-    def __init__(self, spec, folder: Path, settings: dict, device: torch.device, config: TrainConfig,
-                 emit: Callback, stop: StopFlag, saved):
+    def __init__(self, spec, folder: Path, settings: RunSettings, device: torch.device, config: TrainConfig,
+                 emit: Callback, stop: StopFlag, saved, threads: int | None = None):
+        """Builds the run without touching global state: the thread count and the global
+        RNG (model init, dropout) are set by `run()` and put back when it returns.
+        `threads`: CPU threads to train with; None measures the free cores (or takes the
+        count saved with the run on resume)."""
         self.spec, self.folder, self.settings, self.device = spec, folder, settings, device
         self.config, self.emit, self.stop = config, emit, stop
-        self.recipe = Recipe(**settings["recipe"])
-        self.seed = settings["seed"]
+        self.recipe = settings.recipe
+        self.seed = settings.seed
         self.started = time.perf_counter()
         meta = saved[0] if saved else {}
         self.metrics = [EpochMetrics(**m) for m in meta.get("metrics", [])]
@@ -64,29 +69,27 @@ class Session:
 
         watch = CpuWatch()  # how busy other processes keep the CPU while the data loads
         self.data = self._load_data()
-        if device.type == "cpu":
-            self.threads = config.threads or meta.get("threads") or auto_threads(watch)
-            torch.set_num_threads(self.threads)
-        else:
-            self.threads = None
+        self.threads = (threads or meta.get("threads") or auto_threads(watch)) if device.type == "cpu" else None
         declared = spec.train_transforms
-        self.train_tf = BatchTransform(declared if settings["augment"] else
+        self.train_tf = BatchTransform(declared if settings.augment else
                                        dataclasses.replace(declared, crop_padding=0, hflip=False), device)
         self.eval_tf = BatchTransform(spec.eval_transforms, device)
         self.batches = num_batches(len(self.data.train), self.recipe.batch_size)
-        torch.manual_seed(self.seed)  # model init, then dropout: the global RNG
-        model = spec.builder()
-        init_weights(model, self.recipe.init)
+        with _own_rng(device):  # model init draws from the global RNG; the caller's is put back after
+            torch.manual_seed(self.seed)
+            model = spec.builder()
+            init_weights(model, self.recipe.init)
+            self.rng = ckpt.rng_state()  # where dropout continues from
         self.model = _place(model, device)
         self.optimizer = make_optimizer(self.model, self.recipe, device)
         self.scheduler = make_scheduler(self.optimizer, self.recipe, self.batches)
         if saved:
-            ckpt.restore(meta, saved[1], self.model, self.optimizer, self.scheduler)
+            self.rng = ckpt.restore(meta, saved[1], self.model, self.optimizer, self.scheduler)
             _match_state_layout(self.optimizer)
 
     def _load_data(self) -> RunData:
         s = self.settings
-        data = load_run_data(self.spec, s["dataset"], self.config.data_dir, self.config.offline, s["limit"], self.seed)
+        data = load_run_data(self.spec, s.dataset, self.config.data_dir, self.config.offline, s.limit, self.seed)
         for message in data.notices:
             self.notify(message)
         want = self.config.data_on_device
@@ -102,7 +105,13 @@ class Session:
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self, wipe: bool = False) -> TrainResult:
-        """Train the remaining epochs; `wipe` first removes the old run this one replaces (--force)."""
+        """Train the remaining epochs; `wipe` first removes the old run this one replaces (--force).
+        The session's thread count and RNG state hold while it runs; the caller's are restored after."""
+        with _own_rng(self.device), _own_threads(self.threads):
+            ckpt.set_rng_state(self.rng)
+            return self._run(wipe)
+
+    def _run(self, wipe: bool) -> TrainResult:
         r = self.recipe
         self.emit(RunStarted(
             model=self.spec.name, dataset=self.data.name, variant=self.data.variant, device=str(self.device),
@@ -193,7 +202,7 @@ class Session:
         """Checkpoint after `epoch` complete epochs and `batch` batches of the next one."""
         state = {
             "model": self.spec.name, "epoch": epoch, "batch": batch, "partial": partial,
-            "epochs": self.recipe.epochs, "settings": self.settings,
+            "epochs": self.recipe.epochs, "settings": self.settings.as_dict(),
             "metrics": [m.as_dict() for m in self.metrics], "wall_time": self.wall_time,
             "sessions": self.sessions, "started_at": self.started_at, "threads": self.threads,
         }
@@ -240,8 +249,8 @@ class Session:
             "dataset": self.data.name, "dataset_variant": self.data.variant, "dataset_source": self.data.source,
             "class_names": list(self.data.class_names),
             "train_samples": len(self.data.train), "test_samples": len(self.data.test),
-            "limit": self.settings["limit"], "augment": self.train_tf.augments,
-            "hyperparameters": dict(self.settings["recipe"]),
+            "limit": self.settings.limit, "augment": self.train_tf.augments,
+            "hyperparameters": asdict(self.recipe),
             "seed": self.seed,
             "device": str(self.device), "threads": self.threads,
             "data_on_device": self.on_device,
@@ -296,6 +305,25 @@ class Accumulators:
     def state(self, seconds: float) -> dict:
         return {"loss_sum": float(self.loss_sum), "correct": int(self.correct), "samples": self.samples,
                 "seconds": self.seconds + seconds}
+
+
+@contextlib.contextmanager
+def _own_rng(device: torch.device) -> Iterator[None]:
+    """The global torch RNG (CPU, and the device's when CUDA) as it was, after the block."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        yield
+
+
+@contextlib.contextmanager
+def _own_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to `threads` for the block (None: left alone)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _place(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
