@@ -43,6 +43,17 @@ class OutputError(ZooError):
     """An output file or folder cannot be written (a file where a folder must be, no permission, disk full)."""
 
 
+class RunLockedError(ZooError):
+    """Another live process is writing the same run folder."""
+
+    def __init__(self, folder, holder=None):
+        self.folder, self.holder = folder, holder
+        self.pid = holder.pid if holder is not None else None
+        who = str(holder) if holder is not None else "another process"
+        super().__init__(f"{folder} is in use by a zoo run ({who}); wait for it to finish, stop it, "
+                         "or choose another --out")
+
+
 class DataError(ZooError):
     """A dataset file is missing, corrupt or inconsistent."""
 

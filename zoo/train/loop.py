@@ -18,11 +18,12 @@ import zoo
 
 from .. import fileio
 from ..errors import UsageError
+from ..runlock import RunLock
 from ..runs import run_dir
 from . import checkpoint as ckpt
 from . import records
 from .config import TrainConfig, TrainResult, resolve_recipe
-from .events import Callback
+from .events import Callback, Notice
 from .session import Session, StopFlag
 from .settings import settle
 
@@ -32,15 +33,19 @@ def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
     spec = zoo.get_spec(config.model)
     resolve_recipe(spec, config)  # a bad option is named before anything looks at the run folder
     folder = fileio.check_folder(run_dir(spec.name, config.out))  # a file in the way: one line, not a traceback
-    wipe = records.check_folder(folder, spec.name, config.resume, config.force, config.out is not None)
-    saved = ckpt.read_checkpoint(folder) if config.resume else None
-    if saved is not None and saved[0].get("model") != spec.name:
-        raise UsageError(f"the checkpoint in {folder} is of model '{saved[0].get('model')}', not '{spec.name}'")
-    settings = settle(spec, config, saved[0] if saved else None)
-    device = pick_device(config.device)
-    with stop_on_sigint(config.handle_sigint) as stop:
-        session = Session(spec, folder, settings, device, config, on_event or _ignore, stop, saved, config.threads)
-        return session.run(wipe)
+    emit = on_event or _ignore
+    with RunLock(folder) as lock:  # one writer per folder, --resume and --force included
+        if lock.stale is not None:
+            emit(Notice(f"{folder} was left locked by a zoo run that is gone ({lock.stale}); taking it over"))
+        wipe = records.check_folder(folder, spec.name, config.resume, config.force, config.out is not None)
+        saved = ckpt.read_checkpoint(folder) if config.resume else None
+        if saved is not None and saved[0].get("model") != spec.name:
+            raise UsageError(f"the checkpoint in {folder} is of model '{saved[0].get('model')}', not '{spec.name}'")
+        settings = settle(spec, config, saved[0] if saved else None)
+        device = pick_device(config.device)
+        with stop_on_sigint(config.handle_sigint) as stop:
+            session = Session(spec, folder, settings, device, config, emit, stop, saved, config.threads)
+            return session.run(wipe)
 
 
 def _ignore(event) -> None:

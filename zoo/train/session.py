@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 
-from ..errors import TrainingError
+from ..errors import TrainingError, ZooError, describe
 from ..runs import CHECKPOINT_FILE, WEIGHTS_FILE
 from . import checkpoint as ckpt
 from . import records
@@ -29,6 +29,7 @@ from .config import EpochMetrics, TrainConfig, TrainResult
 from .data import RunData, epoch_plan, fits_on_device, iterate, load_run_data, num_batches, split_bytes
 from .evaluate import evaluate
 from .events import BatchProgress, Callback, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
+from .sanity import check_first_output
 from .optim import current_lr, init_weights, make_optimizer, make_scheduler
 from .settings import RunSettings
 from .threads import CpuWatch, auto_threads
@@ -81,6 +82,7 @@ class Session:
             init_weights(model, self.recipe.init)
             self.rng = ckpt.rng_state()  # where dropout continues from
         self.model = _place(model, device)
+        check_first_output(self.model, spec, self.data.train.images, self.eval_tf)  # a broken model, not the lr
         self.optimizer = make_optimizer(self.model, self.recipe, device)
         self.scheduler = make_scheduler(self.optimizer, self.recipe, self.batches)
         if saved:
@@ -126,11 +128,23 @@ class Session:
         if wipe:
             records.clear_run(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        for epoch in range(self.epoch_done + 1, r.epochs + 1):
-            finished = self._epoch(epoch)
-            if not finished or self.stop.requested:
-                return self._interrupted(epoch if not finished else epoch + 1)
-        return self._finish()
+        try:
+            for epoch in range(self.epoch_done + 1, r.epochs + 1):
+                finished = self._epoch(epoch)
+                if not finished or self.stop.requested:
+                    return self._interrupted(epoch if not finished else epoch + 1)
+            return self._finish()
+        except Exception as exc:
+            self._failed(exc)
+            raise
+
+    def _failed(self, exc: Exception) -> None:
+        """Leave a run.json saying the run failed and why (never a folder with nothing in it)."""
+        info = self._info("failed") | {"error": describe(exc)}
+        try:
+            records.write_run_info(self.folder, info)
+        except ZooError:
+            pass  # the folder itself is the problem; the error being raised says so
 
     def _epoch(self, epoch: int) -> bool:
         """Train one epoch (or its rest), evaluate, save. False when stopped by Ctrl-C."""
