@@ -54,6 +54,17 @@ def registry():
     return reg
 
 
+def model_warning(exc) -> None:
+    """One warning line per broken model per command (a ModelBuildError), however often it is met."""
+    from zoo.registry import get_registry
+
+    warned = get_registry().__dict__.setdefault("_warned_models", set())
+    if exc.model in warned:
+        return
+    warned.add(exc.model)
+    err.print(f"[yellow]warning:[/] {escape(str(exc))}", soft_wrap=True)
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output goes to stdout untouched by rich."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
@@ -61,10 +72,3 @@ def print_json(data: Any) -> None:
 
 def shape_text(shape) -> str:
     return "-" if shape is None else "x".join(str(d) for d in shape)
-
-
-def param_count(name: str) -> int:
-    import torch  # noqa: F401  (the builder needs it; imported here, never at start-up)
-
-    spec = registry().get_spec(name)
-    return sum(p.numel() for p in spec.builder().parameters())

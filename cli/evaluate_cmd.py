@@ -30,14 +30,17 @@ def evaluate(
     """Evaluate trained weights on the test split: accuracy, loss, per-class accuracy, confusion matrix."""
     spec = registry().get_spec(name)
     png = _plot_path(name, plot_out) if plot else None
-    from zoo.data.resolve import load_dataset
-    from zoo.runs import load_trained, test_dataset_for, weights_path
+    from zoo.data.resolve import load_dataset, locate
+    from zoo.runs import load_trained, test_dataset_for, trained_data_dir, weights_path
     from zoo.train import evaluate as run_eval
     from zoo.train import pick_device
 
     path = weights_path(name, weights)
     model = load_trained(spec, weights)  # one clear CheckpointError when missing, corrupt or mismatched
-    test = load_dataset(test_dataset_for(spec, path, dataset), "test", data_dir=data_dir, offline=offline)
+    test_on = test_dataset_for(spec, path, dataset)
+    if data_dir is None and locate(test_on) is None:  # where the run found its data, per its run.json
+        data_dir = trained_data_dir(spec, path, test_on)
+    test = load_dataset(test_on, "test", data_dir=data_dir, offline=offline)
     if test.notice:
         notice(test.notice)
     if tuple(test.images.shape[1:]) != spec.input_shape:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import out, registry, shape_text
+from .common import fail, out, registry, shape_text
 from .verify_shapes_cmd import layer_table
 
 
@@ -36,6 +36,8 @@ def info(name: str = typer.Argument(..., help="Model name, as `zoo list` shows i
     out.print(facts)
     report = check_spec(spec)
     out.print(layer_table(report))
+    if report.error:  # the forward pass failed, or the output is not one value per class
+        fail(report.first_problem())
 
 
 def _transforms_text(t) -> str:

@@ -5,7 +5,9 @@ from typing import List, Optional
 
 import typer
 
-from .common import err, out, print_json, registry, shape_text
+from rich.markup import escape
+
+from .common import err, fail, out, print_json, registry, shape_text
 
 
 def layer_table(report):
@@ -22,6 +24,18 @@ def layer_table(report):
     return table
 
 
+def _check(spec):
+    """The shape report of one model; a model that cannot be built is a failed report, so
+    checking all models still checks all the others."""
+    from zoo.errors import ModelBuildError
+    from zoo.shapes import ShapeReport, check_spec
+
+    try:
+        return check_spec(spec)
+    except ModelBuildError as exc:
+        return ShapeReport(spec.name, spec.input_shape, error=f"cannot be built: {exc.message}")
+
+
 def verify_shapes(
     names: Optional[List[str]] = typer.Argument(None, help="Models to check (default: all)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
@@ -29,18 +43,19 @@ def verify_shapes(
     """Check every layer's output shape: declared by the plugin, the conv/pool formula, a real forward pass."""
     reg = registry()
     specs = [reg.get_spec(n) for n in names] if names else [reg.models[n] for n in sorted(reg.models)]
-    from zoo.shapes import check_spec
-
-    reports = [check_spec(spec) for spec in specs]
+    reports = [_check(spec) for spec in specs]
     if json_output:
         print_json([r.as_dict() for r in reports])
     else:
         for report in reports:
+            if report.error and not report.layers:
+                continue  # nothing to tabulate; the error line below says why
             out.print(layer_table(report))
             if report.ok:
                 out.print(f"[green]✓ {report.model}: declared, formula and actual shapes agree "
                           f"for {len(report.layers)} layers[/]")
     failed = [r for r in reports if not r.ok]
     if failed:
-        err.print(f"[bold red]error:[/] {failed[0].first_problem()}", soft_wrap=True)
-        raise typer.Exit(1)
+        for report in failed[:-1]:
+            err.print(f"[bold red]error:[/] {escape(report.first_problem())}", soft_wrap=True)
+        fail(failed[-1].first_problem())

@@ -31,7 +31,7 @@ def get_spec(name: str) -> ModelSpec:
 
 def create_model(name: str):
     """A freshly initialised nn.Module for `name` (weights as the builder leaves them)."""
-    return get_spec(name).builder()
+    return get_spec(name).build()
 
 
 def list_datasets() -> list[str]:

@@ -35,6 +35,14 @@ class PluginError(ZooError):
     """A plugin failed to load or register."""
 
 
+class ModelBuildError(PluginError):
+    """A registered model's builder raised (or returned something that is not a model)."""
+
+    def __init__(self, model: str, plugin: str, message: str):
+        self.model, self.plugin, self.message = model, plugin, message
+        super().__init__(f"model '{model}' from plugin {plugin or '?'} cannot be built: {message}")
+
+
 class DuplicateNameError(PluginError):
     """Two plugins registered the same name."""
 

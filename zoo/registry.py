@@ -9,16 +9,20 @@ plugins is withdrawn and becomes an error that names both.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
+import threading
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import Callable, Iterator
 
 
 import pluggy
 
 from . import hookspecs
-from .errors import DuplicateNameError, SpecError, UnknownNameError
+from .errors import DuplicateNameError, SpecError, UnknownNameError, describe
 from .spec import DatasetSpec, ModelSpec
 
 PLUGINS_ENV = "ZOO_PLUGINS"
@@ -51,12 +55,18 @@ class Registry:
     plugins: list[PluginInfo] = field(default_factory=list)
     # name -> the distributions that all registered it; such names are withdrawn.
     conflicts: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # names in ZOO_PLUGINS that match no installed entry point or distribution
+    unknown_selected: list[str] = field(default_factory=list)
+    installed: list[str] = field(default_factory=list)  # every entry point name, selected or not
 
     @property
     def warnings(self) -> list[str]:
         """One line per problem, for the CLI to show on stderr."""
         lines = [f"plugin '{p.name}' from {p.dist} {p.version} is broken: {p.error}" for p in self.plugins if p.broken]
         lines += [self._conflict_message(kind, name) for kind, name in self.conflicts]
+        if self.unknown_selected:
+            lines.append(f"{PLUGINS_ENV} names {', '.join(map(repr, self.unknown_selected))}, but no installed plugin "
+                         f"is called that (installed: {', '.join(self.installed) or 'none'})")
         return lines
 
     def _conflict_message(self, kind: str, name: str) -> str:
@@ -77,18 +87,16 @@ class Registry:
         return table[name]
 
 
-def _selected(entry_points: list[metadata.EntryPoint]) -> list[metadata.EntryPoint]:
-    """ZOO_PLUGINS=a,b keeps only entry points (or distributions) named a or b."""
+def _selected(entry_points: list[metadata.EntryPoint]) -> tuple[list[metadata.EntryPoint], list[str]]:
+    """ZOO_PLUGINS=a,b keeps only entry points (or distributions) named a or b; also
+    returns the names that match nothing (a typo would otherwise leave zoo silently empty)."""
     wanted = os.environ.get(PLUGINS_ENV)
     if wanted is None:
-        return entry_points
-    names = {w.strip() for w in wanted.split(",") if w.strip()}
-    return [ep for ep in entry_points if ep.name in names or (ep.dist and ep.dist.name in names)]
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+        return entry_points, []
+    names = list(dict.fromkeys(w.strip() for w in wanted.split(",") if w.strip()))
+    known = {ep.name for ep in entry_points} | {ep.dist.name for ep in entry_points if ep.dist}
+    kept = [ep for ep in entry_points if ep.name in names or (ep.dist and ep.dist.name in names)]
+    return kept, [n for n in names if n not in known] or ([] if names else [wanted])
 
 
 class _Collector:
@@ -138,24 +146,58 @@ def load_registry(entry_points: list[metadata.EntryPoint] | None = None) -> Regi
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     registry = Registry()
-    for ep in sorted(_selected(entry_points), key=lambda e: (e.dist.name if e.dist else "", e.name)):
-        info = PluginInfo(ep.name, ep.value, ep.dist.name if ep.dist else "?", ep.dist.version if ep.dist else "?")
-        registry.plugins.append(info)
-        collector = _Collector(info)
-        try:
-            module = ep.load()
-            pm.register(module, name=f"{info.dist}:{ep.name}")
-            _call_hooks(pm, module, collector)
-            if not collector.models and not collector.datasets:
-                raise SpecError("registers no models or datasets (is a hook decorated with @zoo.hookimpl?)")
-        except Exception as exc:  # a plugin's fault must never break the others
-            info.error = _describe(exc)
-            continue
-        info.models = [s.name for s in collector.models]
-        info.datasets = [s.name for s in collector.datasets]
-        _commit(registry, "model", registry.models, collector.models, info.dist)
-        _commit(registry, "dataset", registry.datasets, collector.datasets, info.dist)
+    selected, registry.unknown_selected = _selected(entry_points)
+    registry.installed = sorted({ep.name for ep in entry_points})
+    with _sigint_watch() as ctrl_c:
+        for ep in sorted(selected, key=lambda e: (e.dist.name if e.dist else "", e.name)):
+            _load_one(registry, pm, ep, ctrl_c)
     return registry
+
+
+def _load_one(registry: Registry, pm: pluggy.PluginManager, ep: metadata.EntryPoint, ctrl_c) -> None:
+    info = PluginInfo(ep.name, ep.value, ep.dist.name if ep.dist else "?", ep.dist.version if ep.dist else "?")
+    registry.plugins.append(info)
+    collector = _Collector(info)
+    try:
+        module = ep.load()
+        pm.register(module, name=f"{info.dist}:{ep.name}")
+        _call_hooks(pm, module, collector)
+        if not collector.models and not collector.datasets:
+            raise SpecError("registers no models or datasets (is a hook decorated with @zoo.hookimpl?)")
+    except BaseException as exc:  # a plugin's fault, even sys.exit() at import, never breaks the others
+        if isinstance(exc, KeyboardInterrupt) and ctrl_c():
+            raise  # the user pressed Ctrl-C
+        info.error = describe(exc)
+        return
+    info.models = [s.name for s in collector.models]
+    info.datasets = [s.name for s in collector.datasets]
+    _commit(registry, "model", registry.models, collector.models, info.dist)
+    _commit(registry, "dataset", registry.datasets, collector.datasets, info.dist)
+
+
+@contextlib.contextmanager
+def _sigint_watch() -> Iterator[Callable[[], bool]]:
+    """Tells a real Ctrl-C (SIGINT arrived) from a KeyboardInterrupt a plugin raised itself."""
+    pressed: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: True  # cannot watch signals here: assume it was real
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if previous is not signal.SIG_IGN:
+            pressed.append(True)
+            raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):
+        yield lambda: True
+        return
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 _cached: Registry | None = None

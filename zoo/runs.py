@@ -54,7 +54,7 @@ def load_trained(spec: ModelSpec, weights: str | Path | None = None, out: str | 
         hint = f"run `zoo train {spec.name}` first" if weights is None else "check the path"
         raise CheckpointError(f"no trained weights for '{spec.name}' at {path}: {hint}, or pass --weights PATH")
     state = load_state(path)
-    model = spec.builder()
+    model = spec.build()
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -84,11 +84,23 @@ def trained_on(spec: ModelSpec, weights: str | Path) -> dict:
     info = read_run_info(Path(weights).parent)
     if not isinstance(info, dict) or info.get("model") != spec.name:
         return {}
-    found = {k: info[k] for k in ("dataset", "dataset_variant") if isinstance(info.get(k), str)}
+    found = {k: info[k] for k in ("dataset", "dataset_variant", "dataset_source") if isinstance(info.get(k), str)}
     names = info.get("class_names")
     if isinstance(names, list) and len(names) == spec.num_classes and all(isinstance(n, str) for n in names):
         found["class_names"] = tuple(names)  # a lenet5 trained on Fashion-MNIST names garments, not digits
     return found
+
+
+def trained_data_dir(spec: ModelSpec, weights: str | Path, dataset: str) -> Path | None:
+    """The folder the weights' training data was read from (run.json), when it still exists
+    and `dataset` is the one they were trained on: `zoo evaluate --weights RUN/...` then
+    needs no --data-dir repeated. None otherwise."""
+    found = trained_on(spec, weights)
+    source = found.get("dataset_source")
+    if found.get("dataset") != dataset or found.get("dataset_variant") != dataset or not source:
+        return None  # another dataset, or a stand-in (fallback) was used: search as usual
+    folder = Path(source)
+    return folder if folder.is_dir() and not folder.is_symlink() else None
 
 
 def test_dataset_for(spec: ModelSpec, weights: str | Path, dataset: str | None = None) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .errors import describe
 from .spec import ModelSpec
 
 Shape = tuple[int, ...]
@@ -166,6 +167,7 @@ class ShapeReport:
     input_shape: Shape
     layers: list[LayerCheck] = field(default_factory=list)
     error: str | None = None  # the forward pass itself failed
+    output: Shape | None = None  # the model's output shape, without the batch dimension
 
     @property
     def ok(self) -> bool:
@@ -177,7 +179,7 @@ class ShapeReport:
 
     def first_problem(self) -> str | None:
         if self.error:
-            return self.error
+            return f"{self.model}: {self.error}"
         return next((f"{self.model}: {layer.problem}" for layer in self.layers if layer.problem), None)
 
     def as_dict(self) -> dict:
@@ -204,17 +206,18 @@ def _trace(model: nn.Module, input_shape: Shape, watch: dict[str, nn.Module]):
             if name not in records and args and isinstance(output, torch.Tensor):
                 records[name] = (tuple(args[0].shape[1:]), tuple(output.shape[1:]))
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
-    error = None
+    error, output = None, None
     try:
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
+            result = model(torch.zeros(1, *input_shape))
+        output = tuple(result.shape[1:]) if isinstance(result, torch.Tensor) else None
     except Exception as exc:  # the user's model may fail in any way; report where
         where = f" at layer '{entered[-1]}' ({type(watch[entered[-1]]).__name__})" if entered else ""
-        error = f"forward pass of a 1x{shape_text(input_shape)} input failed{where}: {str(exc).splitlines()[0]}"
+        error = f"forward pass of a 1x{shape_text(input_shape)} input failed{where}: {describe(exc)}"
     finally:
         for h in handles:
             h.remove()
-    return records, entered, error
+    return records, entered, error, output
 
 
 def check_model(model: nn.Module, name: str, input_shape: Shape, declared: dict[str, Shape]) -> ShapeReport:
@@ -223,8 +226,8 @@ def check_model(model: nn.Module, name: str, input_shape: Shape, declared: dict[
     modules = dict(model.named_modules())
     leaves = {n: m for n, m in modules.items() if n and not any(True for _ in m.children())}
     watch = leaves | {n: modules[n] for n in declared if n in modules}
-    records, entered, error = _trace(model, tuple(input_shape), watch)
-    report = ShapeReport(name, tuple(input_shape), error=error)
+    records, entered, error, output = _trace(model, tuple(input_shape), watch)
+    report = ShapeReport(name, tuple(input_shape), error=error, output=output)
     order = list(dict.fromkeys(n for n in entered if n in records))
     order += [n for n in declared if n in modules and n not in records]
     for layer_name in order:
@@ -256,5 +259,12 @@ def _check_layer(name: str, module: nn.Module, record, declared: dict[str, Shape
 
 def check_spec(spec: ModelSpec, model: nn.Module | None = None) -> ShapeReport:
     """Check a registered spec: build its model (unless given) and compare every layer."""
-    return check_model(model if model is not None else spec.builder(), spec.name, spec.input_shape, spec.declared_shapes)
+    report = check_model(model if model is not None else spec.build(), spec.name, spec.input_shape,
+                         spec.declared_shapes)
+    if report.error is None and report.output != (spec.num_classes,):
+        got = f"{report.output[0]} values" if report.output and len(report.output) == 1 else \
+            f"shape {shape_text(report.output)}"
+        report.error = (f"the model outputs {got} per image but the spec declares {spec.num_classes} classes "
+                        "(class_names); fix the model's last layer or the spec")
+    return report
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .errors import SpecError
+from .errors import ModelBuildError, SpecError, describe
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -175,6 +175,23 @@ class ModelSpec:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def build(self):
+        """A fresh nn.Module from the plugin's builder. Whatever the builder does wrong
+        (raises, even SystemExit, or returns something else) becomes one ModelBuildError
+        naming this model, its plugin and the plugin's own message; only Ctrl-C passes."""
+        from torch import nn
+
+        try:
+            model = self.builder()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a plugin's fault stays the plugin's: never exit zoo
+            raise ModelBuildError(self.name, self.plugin, describe(exc)) from exc
+        if not isinstance(model, nn.Module):
+            raise ModelBuildError(self.name, self.plugin, f"the builder returned a {type(model).__name__}, "
+                                  "not a torch.nn.Module")
+        return model
 
     @property
     def declared_shapes(self) -> dict[str, tuple[int, ...]]:

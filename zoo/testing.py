@@ -39,7 +39,7 @@ def check_plugin(name: str, batch_size: int = 4, seed: int = 0, export: bool = T
     result.passed.append(f"shapes agree for {len(report.layers)} layers")
 
     torch.manual_seed(seed)
-    model = spec.builder()
+    model = spec.build()
     x = torch.randn(batch_size, *spec.input_shape)
     model.eval()
     with torch.no_grad():

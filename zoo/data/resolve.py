@@ -118,6 +118,8 @@ def _exists(folder: Path, name: str) -> bool:
 
 def missing_files(folder: Path, files: tuple[str, ...]) -> list[str]:
     """Entries of `files` absent from folder (see the module docstring for the rules)."""
+    if not files:
+        return []  # a dataset generated in code needs nothing on disk: it is always there
     if not folder.is_dir():
         return list(files) or [str(folder)]
     return [entry for entry in files if not any(_exists(folder, alt) for alt in entry.split("|"))]
@@ -212,7 +214,7 @@ def _not_found(spec: DatasetSpec, searched: list[Path], why: str) -> str:
     return f"dataset '{spec.name}' not found in {places}{reason}"
 
 
-def _validate(spec: DatasetSpec, images, labels, source: Path):
+def _validate(spec: DatasetSpec, images, labels, source: Path, split: str):
     """Check a loader's output against its spec: a wrong image size or label is a
     DataError naming the folder, not a shape error deep inside a model."""
     import torch
@@ -227,6 +229,8 @@ def _validate(spec: DatasetSpec, images, labels, source: Path):
     labels = torch.as_tensor(labels).to(torch.int64).reshape(-1)
     if len(labels) != len(images):
         raise DataError(f"{source}: {len(images)} images but {len(labels)} labels")
+    if len(labels) == 0:  # nothing to learn from or score: a metric of it would be nan
+        raise DataError(f"{source}: the {split} split of dataset '{spec.name}' is empty (0 images)")
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(spec.class_names)):
         raise DataError(f"{source}: labels span {int(labels.min())}-{int(labels.max())} but dataset "
                         f"'{spec.name}' has {len(spec.class_names)} classes")
@@ -234,7 +238,7 @@ def _validate(spec: DatasetSpec, images, labels, source: Path):
 
 
 def _load_from(spec: DatasetSpec, folder: Path, split: str, downloaded: bool) -> LoadedDataset:
-    images, labels = _validate(spec, *spec.load(folder, split), folder)
+    images, labels = _validate(spec, *spec.load(folder, split), folder, split)
     return LoadedDataset(images, labels, spec.name, spec.name, str(folder), spec.class_names,
                          None, downloaded)
 

@@ -57,7 +57,7 @@ def untrained(spec: ModelSpec) -> Weights:
     import torch
 
     torch.manual_seed(UNTRAINED_SEED)
-    weights = in_memory(spec.builder(), f"untrained (builder after torch.manual_seed({UNTRAINED_SEED}))")
+    weights = in_memory(spec.build(), f"untrained (builder after torch.manual_seed({UNTRAINED_SEED}))")
     weights.dataset_variant = "none (untrained)"
     return weights
 

@@ -78,7 +78,7 @@ class Session:
         self.batches = num_batches(len(self.data.train), self.recipe.batch_size)
         with _own_rng(device):  # model init draws from the global RNG; the caller's is put back after
             torch.manual_seed(self.seed)
-            model = spec.builder()
+            model = spec.build()
             init_weights(model, self.recipe.init)
             self.rng = ckpt.rng_state()  # where dropout continues from
         self.model = _place(model, device)
