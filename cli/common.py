@@ -4,6 +4,7 @@ Nothing here imports torch: `zoo --help` must stay fast.
 """
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 from typing import Any, NoReturn
@@ -20,6 +21,22 @@ def escape(text: object, limit: int = 4000) -> str:
     control characters made visible (no colours, window titles or split lines from a
     hostile class name) and rich markup shown, not applied."""
     return _escape_markup(for_display(text, limit))
+
+# What a terminal that cannot show a symbol (PYTHONIOENCODING=ascii, a latin-1 locale) gets
+# instead; anything else becomes '?'. Output degrades, it never fails (rich draws ASCII boxes).
+PLAIN = {"✓": "ok", "✗": "x", "…": "...", "→": "->", "←": "<-", "—": "-", "–": "-", "×": "x", "±": "+/-",
+         "•": "*", "─": "-", "│": "|", "≈": "~", "≤": "<=", "≥": ">=", "µ": "u", "°": " deg"}
+
+
+def _plain(error: UnicodeEncodeError) -> tuple[str, int]:
+    text = error.object[error.start:error.end]
+    return "".join(PLAIN.get(c, "?") for c in text), error.end
+
+
+codecs.register_error("zoo-plain", _plain)
+for _stream in (sys.stdout, sys.stderr):
+    if hasattr(_stream, "reconfigure"):  # a real text stream (not a test runner's capture)
+        _stream.reconfigure(errors="zoo-plain")
 
 # Wide enough for the layer tables when output goes to a file or CI log.
 _width = None if sys.stdout.isatty() else 200

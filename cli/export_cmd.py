@@ -69,6 +69,9 @@ def export(
     """Export a model to one self-contained ONNX file, check it, record how it was made, verify it against PyTorch."""
     if not onnx:
         fail("ONNX is the only export format so far: drop --no-onnx", 2)
+    from zoo.onnx.export import ExportOptions
+
+    options = ExportOptions(opset=opset, static_batch=static_batch, raw_input=raw_input)  # bad values: one line now
     spec = registry().get_spec(name)
     check_provider(provider)
     if out_path is not None:  # `--out FILE/x.onnx` fails now, not after the export
@@ -76,10 +79,8 @@ def export(
 
         check_folder(out_path.parent)
     from zoo.onnx import pipeline
-    from zoo.onnx.export import ExportOptions
     from zoo.onnx.weights import resolve
 
-    options = ExportOptions(opset=opset, static_batch=static_batch, raw_input=raw_input)
     source = resolve(spec, weights, untrained)
     if quantize is not None:
         from zoo.onnx.quantize import QuantizeOptions

@@ -20,6 +20,9 @@ import typer
 from .common import err, notice, out
 
 PLAIN_EVERY = 10.0  # seconds between progress lines when output is not a terminal
+# Option ranges: beyond these a value is a typo, not a plan (10**9 epochs would run for ever).
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
 
 
 def pct(x: float) -> str:
@@ -157,17 +160,17 @@ def summary_table(result):
 
 def train(
     name: str = typer.Argument(..., help="Model name, as `zoo list` shows it."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default: the model's recipe)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size (default: recipe)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=MAX_EPOCHS, help="Epochs (default: the model's recipe)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, max=MAX_BATCH, help="Batch size (default: recipe)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate; the peak for onecycle (default: recipe)."),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or adamw (default: recipe)."),
     schedule: Optional[str] = typer.Option(None, "--schedule",
                                            help="constant, onecycle, cosine or step (default: recipe)."),
-    momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum (default: recipe)."),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (default: recipe)."),
+    momentum: Optional[float] = typer.Option(None, "--momentum", min=0.0, max=1.0, help="SGD momentum (default: recipe)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", min=0.0, help="Weight decay (default: recipe)."),
     init: Optional[str] = typer.Option(None, "--init", help="default, kaiming or xavier (default: recipe)."),
-    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="0 to <1 (default: recipe)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0); with the same seed and "
+    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", min=0.0, max=1.0, help="0 to <1 (default: recipe)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**63 - 1, help="Random seed (default 0); with the same seed and "
                                         "--threads a CPU run repeats bit for bit."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live (default: $ZOO_DATA_DIR "
@@ -178,7 +181,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in the folder from its checkpoint, "
                                 "with its saved settings."),
     force: bool = typer.Option(False, "--force", help="Start over in a folder that already holds a run (deletes it)."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Train and test on a random subset of N images each "
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Train and test on a random subset of N images each "
                                         "(quick checks)."),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Apply the model's declared "
                                            "augmentation (default) or only normalise."),
@@ -187,14 +190,14 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only notices and the result line."),
 ) -> None:
     """Train a model: progress per epoch, then weights, run.json, metrics.csv, curves.png and a checkpoint."""
+    from zoo.fileio import check_folder
+    from zoo.runs import RUNS_ROOT
+
     from .common import registry
 
+    check_folder(out_dir if out_dir is not None else RUNS_ROOT)  # unwritable: one line now, before plugins load
     registry()  # plugin warnings first, and an unknown name fails before any data is loaded
     registry().get_spec(name)
-    from zoo.fileio import check_folder
-    from zoo.runs import run_dir
-
-    check_folder(run_dir(name, out_dir).parent)  # `--out FILE/run`: one line now, not a traceback later
     from zoo.train import TrainConfig
     from zoo.train import train as run_training
 

@@ -1,10 +1,15 @@
 """Atomic writes: a temporary file in the same folder, flushed, then renamed into
-place, so a crash or Ctrl-C never leaves a half-written file where a good one was."""
+place, so a crash or Ctrl-C never leaves a half-written file where a good one was.
+
+A temporary file's name carries its writer's pid (`.NAME.PID-XXXX.tmp`). One left by
+a writer that was killed is removed the next time anything is written to that folder;
+those of live writers are left alone."""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +23,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        remove_stale_temps(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise OutputError(_cannot_write(path, exc)) from None
     os.close(fd)
@@ -36,13 +42,63 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def check_folder(folder: str | Path) -> Path:
-    """Fail before any slow work when `folder` cannot be a folder: it, or a folder above
-    it, is a file (e.g. `--out notes.txt/run`)."""
+    """Fail before any slow work when `folder` cannot be a folder zoo writes in: it, or a
+    folder above it, is a file (e.g. `--out notes.txt/run`), or the nearest existing one
+    takes no new files (/proc, /sys, a read-only filesystem). Creates nothing that stays."""
     folder = Path(folder)
     blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         raise OutputError(f"cannot use {folder} as a folder: {blocker} is a file; choose another --out")
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
+    try:  # only trying tells: root passes every permission check, /proc and read-only mounts still refuse
+        fd, probe = tempfile.mkstemp(prefix=_temp_prefix("zoo-write-check"), suffix=".tmp", dir=existing)
+    except OSError as exc:
+        raise OutputError(f"cannot write in {existing} ({exc.strerror or exc}), so not in {folder} either; "
+                          "choose another --out") from exc
+    os.close(fd)
+    os.unlink(probe)
     return folder
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)-[A-Za-z0-9_]+\.tmp$")
+
+
+def _temp_prefix(name: str) -> str:
+    return f".{name}.{os.getpid()}-"
+
+
+def remove_stale_temps(folder: str | Path) -> list[str]:
+    """Remove the temporary files in `folder` whose writer is dead (killed mid-write).
+    Only regular files named like ours; links and everything else are left alone."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or int(match.group(1)) == os.getpid() or pid_alive(int(match.group(1))):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(entry.name)
+        except OSError:
+            pass  # not ours to remove after all (permissions): leave it
+    return removed
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this pid exists on this machine."""
+    if pid is None or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # alive but someone else's (or a pid we cannot judge: keep its files)
+    return True
 
 
 def _cannot_write(path: Path, exc: OSError) -> str:

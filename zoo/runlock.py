@@ -61,6 +61,8 @@ class RunLock:
         self._created = not self.folder.exists()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            # Open it ourselves first: filelock reports a file it cannot create as a lock it cannot take.
+            os.close(os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644))
             lock = FileLock(str(self.folder / LOCK_FILE), timeout=_WAIT)
             lock.acquire()
         except Timeout:
@@ -76,8 +78,7 @@ class RunLock:
         try:
             fileio.write_json(self.folder / OWNER_FILE, asdict(Holder(os.getpid(), socket.gethostname(), _now())))
         except OutputError:
-            self.release()
-            raise
+            pass  # the lock is held all the same; a refused command just cannot name our pid
         return self
 
     def release(self) -> None:
@@ -128,7 +129,7 @@ def holder(folder: str | Path) -> Holder | None:
         return _read_owner(folder) or Holder(None)
     except OSError:  # not ours to lock (read-only): fall back on the recorded pid being alive
         owner = _read_owner(folder)
-        return owner if owner is not None and _alive(owner.pid) else None
+        return owner if owner is not None and fileio.pid_alive(owner.pid) else None
     probe.release()
     return None
 
@@ -167,18 +168,6 @@ def _read_owner(folder: Path) -> Holder | None:
                       str(data.get("host", ""))[:100], str(data.get("since", ""))[:40])
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, someone else's
-    return True
 
 
 def _now() -> str:

@@ -55,12 +55,33 @@ def load_trained(spec: ModelSpec, weights: str | Path | None = None, out: str | 
         raise CheckpointError(f"no trained weights for '{spec.name}' at {path}: {hint}, or pass --weights PATH")
     state = load_state(path)
     model = spec.build()
+    check_tensors(path, state, model.state_dict())
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc))
         raise CheckpointError(f"{path} does not fit model '{spec.name}': {first}")
     return model.eval()
+
+
+def check_tensors(path: Path, state: dict, expected: dict) -> None:
+    """Refuse weights that would load silently and score like chance: NaN or Inf values
+    (a diverged run), or integer tensors where the model has floats (load_state_dict
+    would cast them without a word). Names the first bad tensor."""
+    import torch
+
+    for key, tensor in state.items():
+        want = expected.get(key)
+        if want is None:
+            continue  # an unexpected key: load_state_dict(strict=True) names it
+        if want.is_floating_point() and not tensor.is_floating_point():
+            raise CheckpointError(f"{path}: tensor '{key}' holds {str(tensor.dtype).removeprefix('torch.')} values "
+                                  f"where the model has {str(want.dtype).removeprefix('torch.')}: these are not "
+                                  "trained weights; retrain or pass another --weights")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(f"{path}: tensor '{key}' holds {bad} NaN or infinite value(s) of {tensor.numel()}: "
+                                  "the weights are broken (a diverged run?); retrain or pass another --weights")
 
 
 def read_run_info(folder: str | Path) -> dict | None:

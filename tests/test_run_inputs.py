@@ -1,0 +1,134 @@
+"""Bad inputs that used to crash zoo or lose work: an unwritable --out, a huge
+--static-batch, broken weights, out-of-range options, an ASCII-only terminal and the
+temporary files a killed write leaves. Real files, real `zoo` processes."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from typer.testing import CliRunner
+
+import zoo
+from zoo.cli.main import app
+from zoo.fileio import write_json
+
+ZOO = str(Path(sys.executable).parent / "zoo")
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def zoo_run(*args, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([ZOO, *map(str, args)], capture_output=True, timeout=300, env=dict(os.environ, **env))
+
+
+def error_lines(stderr: str) -> list[str]:
+    assert "Traceback" not in stderr, stderr
+    return [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+
+
+MARKER_PLUGIN = '''
+import os, pathlib
+pathlib.Path(os.environ["ZOO_TEST_MARKER"]).write_text("plugins were loaded")
+raise ImportError("only here to show whether plugins were loaded")
+'''
+
+
+@pytest.mark.parametrize("out", ["/proc/zoo-run", "/proc/self", "/sys/kernel/zoo-run", "FILE/run"])
+def test_an_unwritable_out_is_refused_first(fake_dists, tmp_path, out):
+    fake_dists.add("zoo-marker", "markerplug", MARKER_PLUGIN)
+    marker = tmp_path / "marker"
+    (tmp_path / "FILE").write_text("notes")
+    out = out.replace("FILE", str(tmp_path / "FILE"))
+    result = zoo_run("train", "lenet5", "--epochs", "1", "--out", out, ZOO_TEST_MARKER=str(marker))
+    lines = error_lines(result.stderr.decode())
+    assert result.returncode == 1 and len(lines) == 1 and "--out" in lines[0], result.stderr
+    assert not marker.exists()  # refused before any plugin (let alone data) was loaded
+    assert (tmp_path / "FILE").read_text() == "notes"
+
+
+def test_a_huge_static_batch_is_one_line(tmp_path):
+    result = invoke("export", "lenet5", "--untrained", "--static-batch", "100000000", "--out", tmp_path / "m.onnx")
+    lines = error_lines(result.stderr)
+    assert result.exit_code == 2 and len(lines) == 1 and "--static-batch" in lines[0]
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda s: s["conv1.weight"].view(-1).__setitem__(3, float("nan")), ("conv1.weight", "NaN")),
+    (lambda s: s["fc3.bias"].__setitem__(0, float("inf")), ("fc3.bias", "infinite")),
+    (lambda s: s.__setitem__("fc1.weight", s["fc1.weight"].round().to(torch.int64)), ("fc1.weight", "int64")),
+])
+def test_weights_with_nan_inf_or_integers_are_refused_naming_the_tensor(tmp_path, damage, words):
+    state = {k: v.clone().contiguous() for k, v in zoo.create_model("lenet5").state_dict().items()}
+    damage(state)
+    path = tmp_path / "model.safetensors"
+    save_file(state, str(path))
+    for command in (("evaluate", "lenet5", "--weights", path),
+                    ("export", "lenet5", "--weights", path, "--out", tmp_path / "m.onnx")):
+        result = invoke(*command)
+        lines = error_lines(result.stderr)
+        assert result.exit_code == 1 and len(lines) == 1, (command, result.output)
+        assert all(w in lines[0] for w in words), lines
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("option", [("--epochs", "1000000000"), ("--batch-size", "0"), ("--seed", "-1"),
+                                    ("--momentum", "5"), ("--limit", "0"), ("--threads", "0")])
+def test_train_option_ranges_are_checked_before_anything(tmp_path, option):
+    result = invoke("train", "lenet5", *option, "--out", tmp_path / "r")
+    lines = error_lines(result.stderr)
+    assert result.exit_code == 2 and len(lines) == 1 and option[0] in lines[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_ascii_terminal_gets_plain_characters_and_the_real_exit_code(tmp_path):
+    ok = zoo_run("train", "lenet5", "--epochs", "1", "--limit", "64", "--threads", "1", "--out", tmp_path / "r",
+                 PYTHONIOENCODING="ascii")
+    assert ok.returncode == 0, ok.stderr
+    text = ok.stdout.decode("ascii")  # every byte is ASCII
+    assert "ok lenet5: test accuracy" in text
+    shapes = zoo_run("verify-shapes", "lenet5", PYTHONIOENCODING="ascii")
+    assert shapes.returncode == 0 and "ok lenet5" in shapes.stdout.decode("ascii")
+    failed = zoo_run("train", "lenet5", "--optimizer", "sgd", "--lr", "1e10", "--schedule", "constant",
+                     "--epochs", "1", "--limit", "64", "--threads", "1", "--out", tmp_path / "bad",
+                     PYTHONIOENCODING="ascii")
+    assert failed.returncode == 1 and len(error_lines(failed.stderr.decode("ascii"))) == 1
+
+
+KILLED_WRITER = '''
+import sys, time
+from zoo.fileio import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    tmp.write_text("half a file")
+    print("writing", flush=True)
+    time.sleep(600)
+'''
+
+
+def test_temporary_files_of_a_killed_write_are_cleaned_on_the_next_write(tmp_path):
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(tmp_path / "run.json")],
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    live = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(tmp_path / "other.json")],
+                            stdout=subprocess.PIPE, text=True)
+    assert live.stdout.readline().strip() == "writing"
+    try:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        temps = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp"))
+        assert len(temps) == 2 and any(f".{writer.pid}-" in t for t in temps)
+        write_json(tmp_path / "metrics.json", {"a": 1})  # the next write to that folder
+        left = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp"))
+        assert left == [t for t in temps if f".{live.pid}-" in t]  # a live writer's file is not touched
+        assert not (tmp_path / "run.json").exists()
+    finally:
+        live.kill()
+        live.wait()
