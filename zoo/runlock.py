@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import fileio
-from .errors import OutputError, RunLockedError
+from .errors import CheckpointError, OutputError, RunLockedError
 
 LOCK_FILE = ".zoo-run.lock"
 OWNER_FILE = ".zoo-run.owner"
@@ -142,15 +142,15 @@ def run_status(folder: str | Path) -> str | None:
     folder = Path(folder)
     if holder(folder) is not None:
         return "running"
-    path = folder / "run.json"
-    if not path.is_file():
-        return None
+    from .runs import read_run_info
+
     try:
-        with open(path, "rb") as fh:
-            info = json.loads(fh.read(1 << 24))
-    except (OSError, ValueError):
+        info = read_run_info(folder)
+    except CheckpointError:
         return "unreadable"
-    status = info.get("status") if isinstance(info, dict) else None
+    if info is None:
+        return None
+    status = info.get("status")
     if not isinstance(status, str):
         return "unreadable"
     return "interrupted" if status == "running" else status
