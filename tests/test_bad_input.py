@@ -131,7 +131,7 @@ def test_corrupt_files(trained, scratch):
     (["export", "lenet5", "--opset", "7"], "--opset 7 is not supported"),
     (["predict", "lenet5", "x.png", "--top", "0"], "Invalid value for '--top'"),
     (["train", "lenet5", "--epochs", "abc"], "Invalid value for '--epochs'"),
-    (["train", "lenet5", "--epochs", "0", "--out", "r"], "epochs must be >= 1"),
+    (["train", "lenet5", "--epochs", "0", "--out", "r"], "Invalid value for '--epochs'"),
     (["train", "lenet5", "--lr", "-1", "--out", "r"], "lr must be a positive number"),
     (["lr-sweep", "lenet5", "--lrs", "abc"], "'abc' is not a number"),
     (["features", "lenet5", "--untrained"], "No such option: --untrained"),
