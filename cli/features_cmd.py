@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import notice, out, registry
+from .common import escape, notice, out, registry
 
 
 def features(
@@ -51,12 +51,12 @@ def features(
     grids = save_feature_maps(maps, pixels, target, model_name=name, class_names=class_names,
                               prediction=prediction, true_label=true_label, image_label=label)
     truth = f", true {class_names[true_label]}" if true_label is not None else ""
-    out.print(f"{label}: predicted {class_names[prediction.label]} ({prediction.probability:.0%}){truth}")
+    out.print(escape(f"{label}: predicted {class_names[prediction.label]} ({prediction.probability:.0%}){truth}"))
     for fmap, grid in zip(maps, grids):
         c, h, w = fmap.maps.shape
         size = f"{h}x{w}"
-        out.print(f"  {fmap.name:<16} {c:>4} x {size:<7} {grid}  + {c} channel PNGs in {target / fmap.folder_name}/")
-    out.print(f"wrote {len(grids)} layers to {target}/ (input image: {target / 'input.png'})")
+        out.print(escape(f"  {fmap.name:<16} {c:>4} x {size:<7} {grid}  + {c} channel PNGs in {target / fmap.folder_name}/"))
+    out.print(escape(f"wrote {len(grids)} layers to {target}/ (input image: {target / 'input.png'})"))
 
 
 def _test_image(dataset: str, index: int, data_dir, offline: bool):
@@ -74,4 +74,5 @@ def _test_image(dataset: str, index: int, data_dir, offline: bool):
 
 def _safe_stem(path: Path) -> str:
     """The image's file name as a folder name that stays inside features/."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._") or "image"
+    # At most 64 characters: a legal file name can make an over-long folder name ("File name too long").
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._")[:64] or "image"
