@@ -32,6 +32,7 @@ def features(
     from zoo.images import load_image
     from zoo.preprocess import normalize
     from zoo.runs import load_trained, run_dir, test_dataset_for, trained_on, weights_path
+    from zoo.safeio import for_display
     from zoo.viz.features import capture_feature_maps, is_feature_layer, save_feature_maps
 
     model = load_trained(spec, weights, out_dir)
@@ -48,6 +49,7 @@ def features(
         label, folder = f"test image #{index or 0}", f"test-{index or 0}"
     maps, prediction = capture_feature_maps(model, normalize(pixels[None], spec.eval_transforms))
     target = run_dir(name, out_dir) / "features" / folder
+    class_names = [for_display(n, 80) for n in class_names]  # from run.json: no control characters in titles
     grids = save_feature_maps(maps, pixels, target, model_name=name, class_names=class_names,
                               prediction=prediction, true_label=true_label, image_label=label)
     truth = f", true {class_names[true_label]}" if true_label is not None else ""
