@@ -116,3 +116,18 @@ def test_readme_states_the_limits_the_code_enforces():
     assert f"{metadata.MAX_CHANNELS} channels and {metadata.MAX_SIDE} pixels a side" in section
     assert f"at most {safeio.JSON_MAX_DEPTH} levels deep" in section
     assert f"at most {MAX_CLASSES:,} class names of\n  at most {MAX_CLASS_NAME} characters" in section
+
+
+def test_fifo_and_oversized_metrics_csv_are_refused(tmp_path):
+    from zoo import safeio
+    from zoo.viz.curves import read_metrics
+
+    os.mkfifo(tmp_path / "metrics.csv")
+    with pytest.raises(CheckpointError, match="is a FIFO"):
+        read_metrics(tmp_path / "metrics.csv")
+    big = tmp_path / "big" / "metrics.csv"
+    big.parent.mkdir()
+    with open(big, "wb") as fh:
+        fh.truncate(safeio.METRICS_CSV.max_bytes + 1)  # sparse
+    with pytest.raises(CheckpointError, match="over zoo's limit of 64 MB for a metrics.csv"):
+        read_metrics(big)
