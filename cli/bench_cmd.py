@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
-from .common import notice, out, print_json, registry
+from .common import escape, notice, out, print_json, registry
 from .verify_cmd import check_provider, status
 
 BUSY_LOAD = 0.25  # per core: above it, someone else is computing too
@@ -52,12 +51,13 @@ def bench(
         facts = read_facts(path, spec)  # a file for another model is an error, not a benchmark
         if facts.weights_sha256 not in (None, source.sha256) and not json_output:
             notice(f"{path} was made from other weights than {source.source}; speed is compared, not outputs")
-        raw, static = input_signature(load_model(path))
+        proto = load_model(path)  # checked, external data read from the model's folder only
+        raw, static = input_signature(proto)
         if static:
             from zoo.errors import UsageError
 
             raise UsageError(f"{path} has a static batch of {static}: bench needs a dynamic batch axis")
-        report = benchmark(spec, inference_module(spec, source.model, raw), path.read_bytes(), str(path), raw,
+        report = benchmark(spec, inference_module(spec, source.model, raw), proto.SerializeToString(), str(path), raw,
                            settings, provider)
     if json_output:
         print_json(report.as_dict())

@@ -107,5 +107,8 @@ def show(name: str, test, path: Path, result, names: tuple[str, ...]) -> None:
 
 
 def _row_label(k: int, label: str) -> str:
-    """Columns are numbered by class index, so rows carry the index too ("3 Dress"), unless the name is it."""
-    return label if label == str(k) else f"{k} {label}"
+    """Columns are numbered by class index, so rows carry the index too ("3 Dress"), unless the name is it.
+    Escaped: class names may come from a file (control characters, rich markup)."""
+    from .common import escape
+
+    return escape(label if label == str(k) else f"{k} {label}", 200)

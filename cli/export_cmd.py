@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
 from zoo.onnx.defaults import DEFAULT_OPSET
 
-from .common import err, fail, out, print_json, registry
+from .common import err, escape, fail, out, print_json, registry
 from .variants_view import show_quantized
 from .verify_cmd import PROVIDER_HELP, check_provider, show_report, status
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import notice, out, registry
+from .common import escape, notice, out, registry
 
 
 def features(
@@ -32,6 +32,7 @@ def features(
     from zoo.images import load_image
     from zoo.preprocess import normalize
     from zoo.runs import load_trained, run_dir, test_dataset_for, trained_on, weights_path
+    from zoo.safeio import for_display
     from zoo.viz.features import capture_feature_maps, is_feature_layer, save_feature_maps
 
     model = load_trained(spec, weights, out_dir)
@@ -48,15 +49,16 @@ def features(
         label, folder = f"test image #{index or 0}", f"test-{index or 0}"
     maps, prediction = capture_feature_maps(model, normalize(pixels[None], spec.eval_transforms))
     target = run_dir(name, out_dir) / "features" / folder
+    class_names = [for_display(n, 80) for n in class_names]  # from run.json: no control characters in titles
     grids = save_feature_maps(maps, pixels, target, model_name=name, class_names=class_names,
                               prediction=prediction, true_label=true_label, image_label=label)
     truth = f", true {class_names[true_label]}" if true_label is not None else ""
-    out.print(f"{label}: predicted {class_names[prediction.label]} ({prediction.probability:.0%}){truth}")
+    out.print(escape(f"{label}: predicted {class_names[prediction.label]} ({prediction.probability:.0%}){truth}"))
     for fmap, grid in zip(maps, grids):
         c, h, w = fmap.maps.shape
         size = f"{h}x{w}"
-        out.print(f"  {fmap.name:<16} {c:>4} x {size:<7} {grid}  + {c} channel PNGs in {target / fmap.folder_name}/")
-    out.print(f"wrote {len(grids)} layers to {target}/ (input image: {target / 'input.png'})")
+        out.print(escape(f"  {fmap.name:<16} {c:>4} x {size:<7} {grid}  + {c} channel PNGs in {target / fmap.folder_name}/"))
+    out.print(escape(f"wrote {len(grids)} layers to {target}/ (input image: {target / 'input.png'})"))
 
 
 def _test_image(dataset: str, index: int, data_dir, offline: bool):
@@ -74,4 +76,5 @@ def _test_image(dataset: str, index: int, data_dir, offline: bool):
 
 def _safe_stem(path: Path) -> str:
     """The image's file name as a folder name that stays inside features/."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._") or "image"
+    # At most 64 characters: a legal file name can make an over-long folder name ("File name too long").
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).strip("._")[:64] or "image"

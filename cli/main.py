@@ -53,9 +53,25 @@ class ZooGroup(TyperGroup):
             _report(exc, describe(exc), exc.exit_code)
         except KeyboardInterrupt as exc:
             _report(exc, "interrupted", 130)
+        except OSError as exc:
+            if not exc.filename:
+                _report(exc, f"unexpected {describe(exc)}; run again with ZOO_DEBUG=1 for the traceback", 1)
+            _report(exc, path_error(exc), 1)
         except Exception as exc:  # never a raw traceback for the user
             _report(exc, f"unexpected {describe(exc)}; run again with ZOO_DEBUG=1 for the traceback "
                          "and report it if it is zoo's fault", 1)
+
+
+def path_error(exc: OSError) -> str:
+    """A path the system refused (a name too long for the filesystem, no permission), in its own words."""
+    import errno
+
+    from zoo.safeio import for_display
+
+    what = {errno.ENAMETOOLONG: "choose a shorter path", errno.EACCES: "check its permissions",
+            errno.EPERM: "check its permissions", errno.EROFS: "choose a writable place"}
+    hint = what.get(exc.errno, "check the path")
+    return f"{for_display(exc.filename, 120)}: {exc.strerror or exc}; {hint}"
 
 
 def _report(exc: BaseException, line: str, code: int) -> None:

@@ -5,9 +5,8 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
 
-from .common import out, print_json, registry
+from .common import escape, out, print_json, registry
 from .verify_cmd import PROVIDER_HELP, check_provider
 
 

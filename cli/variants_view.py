@@ -1,9 +1,7 @@
 """Terminal rendering of int8/fp16 exports (shared by export, verify and bench). No torch here."""
 from __future__ import annotations
 
-from rich.markup import escape
-
-from .common import err, out
+from .common import err, escape, out
 
 SLOWER = 1.0  # a ratio below this means the converted file is not faster here
 

@@ -39,7 +39,7 @@ def _num(value) -> str:
 
 
 def check_table(report):
-    from rich.markup import escape
+    from .common import escape
     from rich.table import Table
 
     against = {"pytorch": "PyTorch", "accuracy": "PyTorch, by test-set accuracy"}.get(report.mode, "stored vectors")
@@ -55,7 +55,7 @@ def check_table(report):
 
 def show_report(report) -> None:
     """The table, the notes, then one PASS/FAIL line with tolerance and providers."""
-    from rich.markup import escape
+    from .common import escape
 
     from zoo.onnx.defaults import CUDA_TOLERANCE
     from zoo.onnx.verify import describe_failure

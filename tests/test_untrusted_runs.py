@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from zoo import safeio
@@ -125,3 +126,28 @@ def test_commands_give_one_line_for_a_bad_run_json(tmp_path, weights_file, comma
     assert "Traceback" not in proc.stderr and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert needle in lines[0] and "run.json" in lines[0]
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_control_characters_in_run_json_class_names_are_escaped(tmp_path, weights_file):
+    """Class names from run.json reach the terminal through predict --torch and features."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from zoo.cli.main import app
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.safetensors").symlink_to(weights_file)
+    names = [f"\x1b[2J\x1b]0;title\x07{i}\r\n" for i in range(10)]
+    write_run(run, dict(GOOD, class_names=names))
+    image = tmp_path / ("d" * 250 + ".png")  # a legal name; "image-" + it would not be a legal folder name
+    Image.fromarray(np.full((28, 28), 255, np.uint8), mode="L").save(image)
+    runner = CliRunner()
+    predict = runner.invoke(app, ["predict", "lenet5", str(image), "--torch", "--weights", str(run / "model.safetensors")])
+    features = runner.invoke(app, ["features", "lenet5", "--image", str(image), "--weights",
+                                   str(run / "model.safetensors"), "--out", str(run)])
+    for result in (predict, features):
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\r" not in result.stdout
+        assert "\\x1b]0;title\\x07" in result.stdout
+    assert all(len(p.name) <= 255 for p in (run / "features").iterdir())

@@ -42,11 +42,13 @@ RUN = Obj({
 # The JSON part of a checkpoint (checkpoint.safetensors header; checkpoint.json is a copy).
 CHECKPOINT = Obj({
     "format": Str(max_len=64), "model": Str(name=True), "epoch": Int(min=0, max=MAX_EPOCHS),
-    "batch": Int(min=0), "partial": Anything(), "epochs": Int(min=0, max=MAX_EPOCHS), "settings": Obj(),
+    "batch": Int(min=0), "partial": Anything(), "epochs": Int(min=0, max=MAX_EPOCHS),
+    "settings": Obj({"recipe": HYPERPARAMETERS, "seed": Int(), "dataset": Str(name=True), "limit": Optional(Int(min=0)),
+                     "augment": Bool()}, required=("recipe", "seed", "dataset", "limit", "augment")),
     "metrics": List(EPOCH, max_items=MAX_EPOCHS), "wall_time": Num(), "sessions": Int(min=0),
     "started_at": Optional(Str(max_len=64)), "threads": Optional(Int(min=1, max=1 << 16)),
     "optimizer": Obj(), "scheduler": Obj(), "rng": Obj(),
-}, required=("format", "optimizer", "scheduler", "rng"))
+}, required=("format", "model", "settings", "optimizer", "scheduler", "rng"))
 
 
 def read_run_json(path: str | Path) -> dict[str, Any]:

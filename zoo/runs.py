@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import safeio
 from .errors import CheckpointError
 from .spec import ModelSpec, check_name
 
@@ -39,8 +40,9 @@ def load_state(path: str | Path) -> dict:
     from safetensors.torch import load_file
 
     path = Path(path)
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         raise CheckpointError(f"no weights file at {path}")
+    safeio.check_regular(path, safeio.WEIGHTS_FILE, CheckpointError)
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:

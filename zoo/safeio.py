@@ -55,6 +55,7 @@ CIFAR_BATCH = Limit("CIFAR-10 batch", 256 * MB)  # the real batches are 31 MB
 IMAGE_FILE = Limit("image file", 256 * MB)
 ONNX_FILE = Limit("ONNX file", 2 * GB)  # protobuf's own limit for one message
 METRICS_CSV = Limit("metrics.csv", 64 * MB)
+WEIGHTS_FILE = Limit("weights file", 16 * GB)  # safetensors: zoo's largest model (vgg) is ~0.1 GB
 
 JSON_MAX_DEPTH = 64  # zoo's own JSON files nest 6 levels deep at most
 
@@ -126,6 +127,13 @@ def open_regular(path: str | Path, limit: Limit, error: type[ZooError] = DataErr
         raise
     with fh:
         yield fh
+
+
+def check_regular(path: str | Path, limit: Limit, error: type[ZooError] = DataError, missing: str = "") -> Path:
+    """`path` when it is a regular file within `limit`, for libraries that open it themselves
+    (safetensors maps the file): a FIFO or device is refused here instead of hanging there."""
+    with open_regular(path, limit, error, missing=missing):
+        return Path(path)
 
 
 def check_size(path: Path, size: int, limit: Limit, error: type[ZooError] = DataError) -> None:

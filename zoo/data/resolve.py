@@ -155,14 +155,33 @@ def _move_into_place(tmp: Path, target: Path) -> None:
             os.rename(entry, dest)  # same filesystem (tmp is beside target): atomic
 
 
+def _absent_folders(folder: Path) -> list[Path]:
+    """`folder` and its parents that do not exist yet, outermost first."""
+    absent = [p for p in (folder, *folder.parents) if not os.path.lexists(p)]
+    return absent[::-1]
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed download created, innermost first, only while they are empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except FileNotFoundError:  # never made (the download failed before it)
+            continue
+        except OSError:  # not empty: something else lives there now, so it and its parents stay
+            return
+
+
 def download(spec: DatasetSpec, data_dir: str | Path | None = None) -> Path:
     """Download `spec` into <root>/<name>/ and return that folder. Raises on any failure,
     leaving no partial files behind and the user's files untouched."""
     if spec.download is None:
         raise DataError(f"dataset '{spec.name}' cannot be downloaded automatically")
     target = data_root(data_dir) / spec.name
+    created = _absent_folders(target)  # made for this download: removed again if it fails
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}.download-", dir=target.parent))
+    done = False
     try:
         with _socket_timeout(DOWNLOAD_SOCKET_TIMEOUT):
             spec.download(tmp)
@@ -170,8 +189,11 @@ def download(spec: DatasetSpec, data_dir: str | Path | None = None) -> Path:
         if missing:
             raise DataError(f"the download of '{spec.name}' did not produce {', '.join(missing)}")
         _move_into_place(tmp, target)
+        done = True
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # only our own temporary folder
+        if not done:
+            _remove_empty(created)
     missing = missing_files(target, spec.files)
     if missing:
         raise DataError(f"{target}: still lacks {', '.join(missing)} after downloading; remove the stale files")

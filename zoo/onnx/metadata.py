@@ -32,7 +32,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+
+from ..errors import ExportError
+from ..schema import (Anything, Bool, Checker, Int, JsonText, List, Num, Obj, Optional, SchemaError, Str,
+                      class_names)
+from ..safeio import for_display
+
 
 PREFIX = "zoo."
 INPUT_NAME = "input"
@@ -111,18 +116,81 @@ class ExportFacts:
         return {PREFIX + k: str(v) for k, v in props.items() if v is not None}
 
 
-def _json(value: str | None, default: Any) -> Any:
-    if value is None:
-        return default
-    try:
-        return json.loads(value)
-    except ValueError:
-        return default
+# -- what a file's metadata may say ------------------------------------------------------------
+# An ONNX file may come from anywhere: every zoo.* key is checked against this table
+# when the file is read, before anything is allocated from it. To add a key, add its
+# checker here (`KEYS["precision"] = Str(choices=(...))`): unknown zoo.* keys are
+# kept (a newer zoo may write more) but bounded by MAX_VALUE.
+
+MAX_VALUE = 1 << 20  # characters in any one metadata value (class_names aside)
+MAX_CHANNELS = 64
+MAX_SIDE = 4096  # pixels: zoo's models take tiny inputs (28x28, 32x32)
+MAX_STATIC_BATCH = 1 << 16
+INPUT_DTYPES = ["float32", "uint8"]  # extend for new input kinds (float16, ...)
+
+PREPROCESSING = Obj({
+    "scale": Num(positive=True), "mean": List(Num(finite=True), max_items=MAX_CHANNELS),
+    "std": List(Num(positive=True), max_items=MAX_CHANNELS), "in_graph": Bool(), "formula": Str(),
+}, required=("mean", "std"))
+
+KEYS: dict[str, Checker] = {
+    "version": Str(max_len=64), "plugin": Str(max_len=256), "plugin_version": Str(max_len=256),
+    "model": Str(name=True), "dataset": Str(name=True), "dataset_variant": Str(max_len=128),
+    "input_name": Str(max_len=256), "output_name": Str(max_len=256),
+    "input_shape": JsonText(Optional(List(Anything(), length=4))),  # checked in detail by check_input_shape
+    "input_layout": Str(choices=(LAYOUT,)), "input_dtype": Str(max_len=32),
+    "preprocessing": JsonText(Optional(PREPROCESSING)),
+    "class_names": JsonText(Optional(class_names()), max_len=32 << 20),
+    "weights_sha256": Str(pattern=r"[0-9a-f]{64}"), "weights_source": Str(),
+    "opset": Str(pattern=r"[0-9]{1,3}"), "verification": JsonText(Optional(Obj())),
+    "output": Str(max_len=64), "input_polarity": Str(choices=("light-on-dark", "natural")), "resize": Str(),
+    "precision": Str(choices=PRECISIONS), "quantization": JsonText(Optional(Obj())),
+    "accuracy": JsonText(Optional(Obj())),
+}
+VERSION_KEY = Str(max_len=256)  # torch_version, onnx_version, ...
 
 
-def facts_from_props(props: dict[str, str]) -> ExportFacts | None:
-    """Parse `metadata_props` (as a dict); None when the file was not written by zoo."""
+def _check(key: str, value: str) -> object:
+    checker = KEYS.get(key) or (VERSION_KEY if key.endswith("_version") else Str(max_len=MAX_VALUE))
+    return checker.check(value, key)
+
+
+def check_input_shape(shape: list) -> list:
+    """[batch or N, C, H, W] within zoo's bounds."""
+    batch, *chw = shape
+    if not (batch == BATCH_AXIS or (isinstance(batch, int) and not isinstance(batch, bool)
+                                    and 1 <= batch <= MAX_STATIC_BATCH)):
+        raise SchemaError("input_shape[0]", f"must be \"{BATCH_AXIS}\" or a batch size 1..{MAX_STATIC_BATCH}")
+    Int(min=1, max=MAX_CHANNELS).check(chw[0], "input_shape[1]")
+    for i, side in enumerate(chw[1:], 2):
+        Int(min=1, max=MAX_SIDE).check(side, f"input_shape[{i}]")
+    return shape
+
+
+def validated_props(props: dict[str, str], where: str) -> dict[str, object]:
+    """Our keys (without the prefix), each checked and parsed; ExportError naming the key."""
     get = {k[len(PREFIX):]: v for k, v in props.items() if k.startswith(PREFIX)}
+    try:
+        parsed = {key: _check(key, value) for key, value in get.items()}
+        if parsed.get("input_shape") is not None:
+            check_input_shape(parsed["input_shape"])
+            channels = parsed["input_shape"][1]
+            for name in ("mean", "std"):
+                got = len((parsed.get("preprocessing") or {}).get(name, [None] * channels))
+                if got != channels:
+                    raise SchemaError(f"preprocessing.{name}", f"has {got} values for {channels} input channels")
+        if parsed.get("input_dtype") is not None and parsed["input_dtype"] not in INPUT_DTYPES:
+            raise SchemaError("input_dtype", f"'{for_display(parsed['input_dtype'], 40)}' is not one of "
+                                             f"{', '.join(INPUT_DTYPES)}")
+    except SchemaError as exc:
+        raise ExportError(f"{for_display(where)}: metadata key '{PREFIX}{for_display(exc.path, 80)}' "
+                          f"{exc.message}; the file is damaged or not a zoo export") from None
+    return parsed
+
+
+def facts_from_props(props: dict[str, str], where: str = "the ONNX file") -> ExportFacts | None:
+    """Parse and check `metadata_props` (as a dict); None when the file was not written by zoo."""
+    get = validated_props(props, where)
     if "model" not in get:
         return None
     opset = get.get("opset")
@@ -130,18 +198,42 @@ def facts_from_props(props: dict[str, str]) -> ExportFacts | None:
         model=get["model"], zoo_version=get.get("version"), plugin=get.get("plugin"),
         plugin_version=get.get("plugin_version"), dataset=get.get("dataset"),
         dataset_variant=get.get("dataset_variant"), input_name=get.get("input_name", INPUT_NAME),
-        output_name=get.get("output_name", OUTPUT_NAME), input_shape=_json(get.get("input_shape"), None),
+        output_name=get.get("output_name", OUTPUT_NAME), input_shape=get.get("input_shape"),
         input_layout=get.get("input_layout", LAYOUT), input_dtype=get.get("input_dtype", "float32"),
-        preprocessing=_json(get.get("preprocessing"), {}), class_names=_json(get.get("class_names"), None),
+        preprocessing=get.get("preprocessing") or {}, class_names=get.get("class_names"),
         weights_sha256=get.get("weights_sha256"), weights_source=get.get("weights_source"),
-        opset=int(opset) if opset and opset.isdigit() else None,
+        opset=int(opset) if opset else None,
         versions={k[:-len("_version")]: v for k, v in get.items()
                   if k.endswith("_version") and k not in ("plugin_version",)},
-        verification=_json(get.get("verification"), {}), output=get.get("output", OUTPUT_KIND),
+        verification=get.get("verification") or {}, output=get.get("output", OUTPUT_KIND),
         input_polarity=get.get("input_polarity"), resize=get.get("resize"),
-        precision=get.get("precision", "fp32"), quantization=_json(get.get("quantization"), {}),
-        accuracy=_json(get.get("accuracy"), {}),
+        precision=get.get("precision", "fp32"), quantization=get.get("quantization") or {},
+        accuracy=get.get("accuracy") or {},
     )
+
+
+def _graph_dims(value_info) -> list[int | None]:
+    return [d.dim_value if d.HasField("dim_value") else None for d in value_info.type.tensor_type.shape.dim]
+
+
+def check_against_graph(facts: ExportFacts, model_proto, where: str) -> None:
+    """The metadata must describe the graph it sits in: the input's channels and size,
+    and one class name per output. A file claiming 100000x100000 for a 28x28 graph is
+    refused here, before any image is resized to it."""
+    graph = model_proto.graph
+    bad = None
+    if facts.input_shape is not None and graph.input:
+        dims = _graph_dims(graph.input[0])
+        if len(dims) != 4 or any(d is not None and d != m for d, m in zip(dims[1:], facts.input_shape[1:])):
+            bad = ("input_shape", f"says {facts.input_shape} but the graph's input is "
+                                  f"{[d if d is not None else '?' for d in dims]}")
+    if bad is None and facts.class_names is not None and graph.output:
+        dims = _graph_dims(graph.output[0])
+        if dims and dims[-1] is not None and dims[-1] != len(facts.class_names):
+            bad = ("class_names", f"has {len(facts.class_names)} names but the graph has {dims[-1]} outputs")
+    if bad is not None:
+        raise ExportError(f"{for_display(where)}: metadata key '{PREFIX}{bad[0]}' {bad[1]}; "
+                          "the file is damaged or was edited")
 
 
 def props_of(model_proto) -> dict[str, str]:

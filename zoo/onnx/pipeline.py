@@ -28,6 +28,7 @@ from .runtime import load_model, open_session
 from .verify import CHUNK, VECTOR_BATCH, VECTOR_REAL, Check, Tolerance, VerifyReport, against_vectors, facts_of, \
     identity_checks, provider_check, recheck
 from .vectors import VectorSet, read_vectors, vectors_dir, write_vectors
+from .vectors import check_target as check_vectors_target
 from .weights import Weights, in_memory
 
 EXPORT_ROOT = Path("exported")
@@ -146,7 +147,7 @@ def input_signature(proto) -> tuple[bool, int | None]:
 def against_torch(spec: ModelSpec, weights: Weights, module, proto, where: str, provider: str = "auto",
                   atol=None, rtol=None, data_dir=None) -> VerifyReport:
     """ONNX Runtime on `proto` vs PyTorch `module` (same inputs, same device)."""
-    facts = facts_of(proto)
+    facts = facts_of(proto, where)
     raw, static = input_signature(proto)
     model_bytes = ex.serialize(proto)
     session = open_session(model_bytes, provider, where=where, exact_math=True)
@@ -198,13 +199,13 @@ def _save_vectors(onnx_path: Path, spec: ModelSpec, weights: Weights, module, pr
 
 def check_target(path: Path, force: bool) -> None:
     """Never overwrite a file zoo did not write, unless told to."""
-    vectors_dir(path)  # the name must end with .onnx
+    check_vectors_target(vectors_dir(path), range(2))  # links, the user's files: before anything is written
     if path.is_dir():
         raise ExportError(f"{path} is a folder: pass a file name ending with .onnx")
     if not path.exists() or force:
         return
     try:
-        facts = facts_of(load_model(path, check=False))
+        facts = facts_of(load_model(path, check=False), str(path))
     except ZooError:
         facts = None
     if facts is None:
@@ -257,7 +258,7 @@ def verify_file(spec: ModelSpec, weights: Weights, onnx_path: str | Path, provid
     test split instead; `accuracy` overrides its settings (dataset, max_drop, min_agreement, verify_samples)."""
     path = Path(onnx_path)
     proto = load_model(path)
-    facts = facts_of(proto)
+    facts = facts_of(proto, str(path))
     if facts is not None and facts.quantized:
         from .quantize import QuantizeOptions
         from .variants import verify_quantized
@@ -275,10 +276,10 @@ def verify_vectors(onnx_path: str | Path, name: str | None = None, provider: str
                    atol=None, rtol=None) -> VerifyReport:
     """Check an .onnx file against the reference vectors stored next to it."""
     path = Path(onnx_path)
-    proto = load_model(path)
-    facts = facts_of(proto)
+    proto = load_model(path)  # external data already read in, from the model's folder only
+    facts = facts_of(proto, str(path))
     sets, info = read_vectors(vectors_dir(path))
-    session = open_session(path.read_bytes(), provider, where=str(path), exact_math=True)
+    session = open_session(ex.serialize(proto), provider, where=str(path), exact_math=True)
     tol = Tolerance.default(session.on_cuda, atol, rtol)
     model = name or (facts.model if facts else None) or info.get("model") or path.stem
     report = against_vectors(model, facts, session, sets, info, tol, str(path))

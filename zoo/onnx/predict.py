@@ -45,9 +45,9 @@ def _normalised(pixels: np.ndarray, mean, std) -> np.ndarray:
     return ((pixels.astype(np.float32) / np.float32(255.0) - mean) / std).astype(np.float32)
 
 
-def read_facts(onnx_path: str | Path, spec: ModelSpec | None = None) -> ExportFacts:
-    """The file's metadata; for a file without zoo metadata, the spec stands in."""
-    facts = facts_of(load_model(onnx_path))
+def read_facts(onnx_path: str | Path, spec: ModelSpec | None = None, proto=None) -> ExportFacts:
+    """The file's metadata, checked (zoo.onnx.metadata); for a file without zoo metadata, the spec stands in."""
+    facts = facts_of(proto if proto is not None else load_model(onnx_path), str(onnx_path))
     if facts is None:
         if spec is None:
             raise ExportError(f"{onnx_path} has no zoo metadata: name the model it is for")
@@ -63,12 +63,13 @@ def read_facts(onnx_path: str | Path, spec: ModelSpec | None = None) -> ExportFa
 def predict_images(onnx_path: str | Path, images: list[str | Path], spec: ModelSpec | None = None, top: int = 3,
                    provider: str = "auto", invert: bool = False) -> list[Prediction]:
     """Top-k classes of each image with ONNX Runtime and the file's own preprocessing."""
-    facts = read_facts(onnx_path, spec)
+    proto = load_model(onnx_path)
+    facts = read_facts(onnx_path, spec, proto)
     shape = tuple(facts.input_shape[1:]) if facts.input_shape else tuple(spec.input_shape)
     pixels = np.stack([load_image(p, shape, invert) for p in images])  # (n, C, H, W) uint8
     prep = facts.preprocessing
     x = pixels if facts.raw_input else _normalised(pixels, prep["mean"], prep["std"])
-    session = open_session(Path(onnx_path).read_bytes(), provider, where=str(onnx_path))
+    session = open_session(proto.SerializeToString(), provider, where=str(onnx_path))
     chunk = facts.static_batch or len(x)
     parts = []
     for start in range(0, len(x), chunk):

@@ -128,18 +128,25 @@ def first_line(exc: BaseException, limit: int = 240) -> str:
 
 
 def load_model(path: str | Path, check: bool = True):
-    """The ModelProto of an .onnx file, parsed and checked, or one clear ExportError."""
+    """The ModelProto of an .onnx file, parsed and checked, or one clear ExportError.
+    The file is read under zoo's rules (a regular file, at most 2 GB) and any external
+    data is read into the model from its own folder only (zoo.onnx.external), so the
+    model handed to ONNX Runtime (`serialize`) is self-contained."""
     import onnx
     from google.protobuf.message import DecodeError
 
+    from .. import safeio
+    from .external import inline_external_data
+
     path = Path(path)
-    if not path.is_file():
-        raise ExportError(f"no ONNX file at {path}: export one with `zoo export NAME` or check the path")
+    data = safeio.read_bytes(path, safeio.ONNX_FILE, ExportError,
+                             missing="export one with `zoo export NAME` or check the path")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, OSError, RuntimeError) as exc:
         raise ExportError(f"{path} is not a valid ONNX file (truncated or corrupt: {first_line(exc)}); "
                           "export it again with `zoo export`") from None
+    inline_external_data(model, path)
     if check:
         check_model(model, str(path))
     return model

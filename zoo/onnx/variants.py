@@ -118,7 +118,7 @@ def verify_quantized(spec: ModelSpec, weights: Weights, path: str | Path, proto,
     """`zoo verify` of an int8/fp16 file: accuracy and agreement against PyTorch on the test split."""
     from .pipeline import input_signature
 
-    facts = facts_of(proto)
+    facts = facts_of(proto, str(path))
     module = ex.inference_module(spec, weights.model, input_signature(proto)[0])
     report, acc = accuracy_report(spec, weights, module, proto, facts, str(path), q, provider, data_dir)
     recorded = (facts.accuracy if facts else {}) or {}

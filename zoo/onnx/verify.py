@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .defaults import CPU_TOLERANCE, CUDA_TOLERANCE
-from .metadata import ExportFacts, facts_from_props, props_of
+from .metadata import ExportFacts, check_against_graph, facts_from_props, props_of
 from .runtime import Session, cuda_device_present, first_line
 from .vectors import VectorSet
 
@@ -129,8 +129,12 @@ def compare(name: str, ref: np.ndarray, got: np.ndarray, tol: Tolerance, argmax:
     return check
 
 
-def facts_of(model_proto) -> ExportFacts | None:
-    return facts_from_props(props_of(model_proto))
+def facts_of(model_proto, where: str = "the ONNX file") -> ExportFacts | None:
+    """The file's zoo metadata, each key checked and the whole checked against the graph."""
+    facts = facts_from_props(props_of(model_proto), where)
+    if facts is not None:
+        check_against_graph(facts, model_proto, where)
+    return facts
 
 
 def identity_checks(spec, facts: ExportFacts | None, session: Session, weights_sha: str | None,

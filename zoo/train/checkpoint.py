@@ -16,8 +16,9 @@ from typing import Any
 
 import torch
 
-from .. import fileio
+from .. import fileio, safeio
 from ..errors import CheckpointError, OutputError
+from ..runfiles import check_checkpoint
 from ..runs import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE
 
 FORMAT = "zoo.checkpoint/1"
@@ -109,19 +110,21 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
     from safetensors import SafetensorError, safe_open
 
     path = Path(folder) / CHECKPOINT_FILE
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         raise CheckpointError(f"no checkpoint at {path}")
+    safeio.check_regular(path, safeio.WEIGHTS_FILE, CheckpointError)
     try:
         with safe_open(str(path), framework="pt") as f:
             text = (f.metadata() or {}).get(META_KEY)
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path} is not a readable checkpoint ({exc}); start over with --force")
-    try:
-        meta = json.loads(text) if text else None
-    except ValueError:
-        meta = None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not text:
+        raise CheckpointError(f"{path} is not a zoo checkpoint ({FORMAT}); start over with --force")
+    safeio.check_size(path, len(text), safeio.CHECKPOINT_JSON, CheckpointError)
+    meta = check_checkpoint(safeio.parse_json(text, f"{path} (its JSON header)", CheckpointError),
+                            f"{path} (its JSON header)")
+    if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a zoo checkpoint ({FORMAT}); start over with --force")
     return meta, tensors
 
@@ -134,7 +137,9 @@ def restore(meta: dict[str, Any], tensors: dict[str, torch.Tensor], model, optim
         model.load_state_dict(state, strict=True)
         optimizer.load_state_dict(unpack(meta["optimizer"], tensors))
         scheduler.load_state_dict(unpack(meta["scheduler"], tensors))
-    except (RuntimeError, KeyError, ValueError) as exc:
+        rng = unpack(meta["rng"], tensors)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:  # a damaged or edited header
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"the checkpoint does not fit this model or optimizer ({first}); start over with --force")
-    return unpack(meta["rng"], tensors)
+        raise CheckpointError(f"the checkpoint does not fit this model or optimizer ({first}); "
+                              "start over with --force") from exc
+    return rng

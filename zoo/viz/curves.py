@@ -7,11 +7,13 @@ interrupted run.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError
+from .. import safeio
 from ..runs import METRICS_COLUMNS, METRICS_FILE, read_run_info
 from ._figure import new_figure, save_png, styled
 
@@ -45,14 +47,15 @@ def _number(text: str | None) -> float:
 def read_metrics(path: str | Path) -> Metrics:
     """Read a metrics.csv, with one clear error for a missing, empty or foreign file."""
     path = Path(path)
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         raise CheckpointError(f"no {METRICS_FILE} at {path}: train the model first (`zoo train NAME`)")
+    # A run folder may come from elsewhere: a regular file under a size cap (a FIFO is refused, not waited on).
+    data = safeio.read_bytes(path, safeio.METRICS_CSV, CheckpointError)
     try:
-        with open(path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            header = reader.fieldnames or []  # the header line, even when no epoch row follows
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+        rows = list(reader)
+        header = reader.fieldnames or []  # the header line, even when no epoch row follows
+    except (UnicodeDecodeError, csv.Error) as exc:
         raise CheckpointError(f"{path} is not a readable CSV file ({exc})")
     if not header:
         raise CheckpointError(f"{path} is empty: train the model again (`zoo train NAME --force`)")
