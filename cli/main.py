@@ -50,6 +50,8 @@ class ZooGroup(TyperGroup):
         except (click_error, typer.Exit, typer.Abort):
             raise  # click's own control flow
         except ZooError as exc:
+            if getattr(exc, "quiet", False):  # another process of a distributed run reports it
+                raise typer.Exit(exc.exit_code) from None
             _report(exc, describe(exc), exc.exit_code)
         except KeyboardInterrupt as exc:
             _report(exc, "interrupted", 130)

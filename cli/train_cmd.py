@@ -95,6 +95,9 @@ class TrainDisplay:
         extras = "".join([f" wd {h['weight_decay']:g}" if h["weight_decay"] else "",
                           f" momentum {h['momentum']:g}" if h["optimizer"] == "sgd" else "",
                           f", label smoothing {h['label_smoothing']:g}" if h["label_smoothing"] else ""])
+        if e.processes > 1:
+            self.print(f"  {e.processes} processes ({e.backend}), batch {h['batch_size']} per process, "
+                       f"{h['batch_size'] * e.processes} in all")
         self.print(f"  batch {h['batch_size']}, {h['optimizer']} lr {h['lr']:g}{extras}, {h['schedule']} schedule, "
                    f"{h['init']} init -> {e.folder}")
 
@@ -159,9 +162,10 @@ def summary_table(result):
 
 
 def train(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help="Model name, as `zoo list` shows it."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=MAX_EPOCHS, help="Epochs (default: the model's recipe)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, max=MAX_BATCH, help="Batch size (default: recipe)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, max=MAX_BATCH, help="Batch size per process (default: recipe)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate; the peak for onecycle (default: recipe)."),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or adamw (default: recipe)."),
     schedule: Optional[str] = typer.Option(None, "--schedule",
@@ -185,8 +189,14 @@ def train(
                                         "(quick checks)."),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Apply the model's declared "
                                            "augmentation (default) or only normalise."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: the cores other "
-                                          "processes leave free; on --resume, the run's own count)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads per process (default: the "
+                                          "cores other processes leave free, split evenly between the processes "
+                                          "of a distributed run; on --resume, the run's own count)."),
+    nproc: Optional[int] = typer.Option(None, "--nproc", min=1, help="Train data-parallel in N processes on this "
+                                        "machine (torch.distributed through torchrun's launcher; --batch-size "
+                                        "is per process)."),
+    sync_bn: bool = typer.Option(False, "--sync-bn", help="With several processes: BatchNorm statistics over "
+                                 "all of them (SyncBatchNorm) instead of rank 0's."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only notices and the result line."),
 ) -> None:
     """Train a model: progress per epoch, then weights, run.json, metrics.csv, curves.png and a checkpoint."""
@@ -196,6 +206,23 @@ def train(
     from .common import registry
 
     check_folder(out_dir if out_dir is not None else RUNS_ROOT)  # unwritable: one line now, before plugins load
+
+    from zoo.train.distributed import from_env
+
+    world = from_env()
+    if nproc is not None and world.many:
+        from zoo.errors import UsageError
+
+        raise UsageError("--nproc starts its own processes; under torchrun leave it out "
+                         "(torchrun's --nproc-per-node says how many)")
+    if nproc is not None and nproc > 1:
+        from .train_launch import launch_workers
+
+        launch_workers(ctx, nproc)
+        return
+    if not world.main:
+        quiet = True
+
     registry()  # plugin warnings first, and an unknown name fails before any data is loaded
     registry().get_spec(name)
     from zoo.train import TrainConfig
@@ -205,18 +232,23 @@ def train(
         model=name, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
         momentum=momentum, weight_decay=weight_decay, init=init, label_smoothing=label_smoothing, seed=seed,
         dataset=dataset, data_dir=data_dir, offline=offline, out=out_dir, device=device, resume=resume,
-        force=force, limit=limit, augment=augment, threads=threads)
+        force=force, limit=limit, augment=augment, threads=threads, sync_bn=sync_bn,
+        launch_command=launch_command(world))
     try:
         with TrainDisplay(quiet=quiet) as display:
             result = run_training(config, on_event=display)
     except KeyboardInterrupt:  # a second Ctrl-C: stop without saving again
+        if not world.main:
+            raise typer.Exit(130)
         err.print("[yellow]stopped.[/] The last checkpoint is kept; resume with: "
-                  f"{resume_command(name, out_dir, data_dir, offline, device)}", soft_wrap=True)
+                  f"{resume_command(name, out_dir, data_dir, offline, device, world)}", soft_wrap=True)
         raise typer.Exit(130)
+    if not world.main:  # only rank 0 talks to the user
+        raise typer.Exit(130 if result.status == "interrupted" else 0)
     if result.status == "interrupted":
         where = f"epoch {result.epoch + 1}, batch {result.batch}" if result.batch else f"end of epoch {result.epoch}"
         err.print(f"[yellow]interrupted:[/] saved the state at {where} in {result.checkpoint}", soft_wrap=True)
-        err.print(f"resume with: {resume_command(name, out_dir, data_dir, offline, device)}", soft_wrap=True)
+        err.print(f"resume with: {resume_command(name, out_dir, data_dir, offline, device, world)}", soft_wrap=True)
         raise typer.Exit(130)
     if not quiet:
         out.print(summary_table(result))
@@ -225,9 +257,22 @@ def train(
               f"weights in {result.weights or result.folder}", soft_wrap=True, highlight=False)
 
 
-def resume_command(name: str, out_dir, data_dir, offline: bool, device: str) -> str:
+def launch_command(world) -> str:
+    """The command line that started this run, for run.json."""
+    import shlex
+    import sys
+
+    if world.many:
+        from zoo.train.launch import worker_command
+
+        return worker_command()
+    return shlex.join(["zoo", *sys.argv[1:]])
+
+
+def resume_command(name: str, out_dir, data_dir, offline: bool, device: str, world=None) -> str:
     """The command that continues this run: settings come from the checkpoint, so
-    only where things are needs repeating."""
+    only where things are needs repeating (and, for a distributed run, how many processes)."""
+    import os
     import shlex
 
     parts = ["zoo", "train", name, "--resume"]
@@ -239,6 +284,12 @@ def resume_command(name: str, out_dir, data_dir, offline: bool, device: str) -> 
         parts.append("--offline")
     if device != "auto":
         parts += ["--device", device]
+    if world is not None and world.many:
+        from zoo.train.launch import LAUNCH_ENV
+
+        if not os.environ.get(LAUNCH_ENV):
+            return f"the same torchrun command with {' '.join(shlex.quote(p) for p in parts[2:])}"
+        parts += ["--nproc", str(world.size)]
     return " ".join(shlex.quote(p) for p in parts)
 
 

@@ -95,6 +95,8 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict[str, 
     meta["optimizer"] = pack(optimizer.state_dict(), "optimizer", tensors)
     meta["scheduler"] = pack(scheduler.state_dict(), "scheduler", tensors)
     meta["rng"] = pack(rng_state(), "rng", tensors)
+    if "rank_rng" in meta:  # each process's RNG in a distributed run (zoo.train.distributed)
+        meta["rank_rng"] = pack(meta["rank_rng"], "rank_rng", tensors)
     text = json.dumps(meta, allow_nan=True)
     path = folder / CHECKPOINT_FILE
     try:

@@ -45,7 +45,9 @@ class TrainConfig:
     data_on_device: bool | None = None  # None: keep the dataset on the device when it fits
     threads: int | None = None  # CPU threads; None: the free cores (zoo.train.threads), or the saved count on resume
     curves: bool = True  # write curves.png at the end (zoo.viz.curves)
-    handle_sigint: bool = True  # Ctrl-C finishes the batch, saves and returns "interrupted"
+    handle_sigint: bool = True  # Ctrl-C (or SIGTERM) finishes the batch, saves and returns "interrupted"
+    sync_bn: bool = False  # several processes: SyncBatchNorm (batch statistics over all of them)
+    launch_command: str | None = None  # the command line that started the run, for run.json
 
     def overrides(self) -> dict[str, Any]:
         """The hyperparameters set explicitly (not None)."""

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..spec import ModelSpec
 from .augment import AugmentParams, BatchTransform
 
@@ -92,6 +92,20 @@ def num_batches(n: int, batch_size: int) -> int:
     """ceil(n / batch_size), minus a last batch of one sample: batch norm cannot train on it."""
     batches = -(-n // batch_size)
     return batches - 1 if batches > 1 and n % batch_size == 1 else batches
+
+
+def batches_per_epoch(world, n: int, batch_size: int) -> int:
+    """Batches each process trains per epoch. Several processes step in lockstep, so each
+    gets the same whole number of full batches of its shard (the ragged rest is dropped:
+    a process with one batch fewer would leave the others waiting in a collective)."""
+    if not world.many:
+        return num_batches(n, batch_size)
+    per_process = n // world.size
+    if per_process < batch_size:
+        raise UsageError(f"{n:,} training images give each of the {world.size} processes {per_process:,}, "
+                         f"fewer than --batch-size {batch_size} (the batch size is per process): use a "
+                         "smaller batch, fewer processes or more data")
+    return per_process // batch_size
 
 
 def epoch_plan(n: int, epoch: int, seed: int, transform: BatchTransform) -> tuple[torch.Tensor, AugmentParams]:

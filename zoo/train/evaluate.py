@@ -54,6 +54,32 @@ def evaluate(model: torch.nn.Module, images_uint8: torch.Tensor, labels: torch.T
     device and are read back once at the end.
     """
     device = torch.device(device)
+    loss_sum, confusion, predictions = _totals(model, images_uint8, labels, spec, device, batch_size, transform)
+    return _result(float(loss_sum), confusion.cpu(), predictions.cpu())
+
+
+@torch.inference_mode()
+def evaluate_shard(world, model: torch.nn.Module, images_uint8: torch.Tensor, labels: torch.Tensor,
+                   spec: ModelSpec, device: torch.device, batch_size: int = 1024,
+                   transform: BatchTransform | None = None) -> EvalResult:
+    """`evaluate` split over the processes of a distributed run (zoo.train.distributed):
+    each takes every size-th image from its rank, so each image is counted exactly once
+    (no padding duplicates); the loss sum and the confusion matrix are summed over all,
+    so the accuracy is that of one process evaluating the same weights. `predictions`
+    holds only this process's share."""
+    if not world.many:
+        return evaluate(model, images_uint8, labels, spec, device, batch_size, transform)
+    from .distributed import sum_
+
+    share = slice(world.rank, None, world.size)
+    loss_sum, confusion, predictions = _totals(model, images_uint8[share], labels[share], spec, device,
+                                               batch_size, transform)
+    loss_sum, confusion = sum_(world, loss_sum), sum_(world, confusion)
+    return _result(float(loss_sum), confusion.cpu(), predictions.cpu())
+
+
+def _totals(model, images_uint8, labels, spec, device, batch_size, transform):
+    """(loss sum as a float64 scalar, confusion (K, K) int64, predictions (N,)), on the device."""
     k = spec.num_classes
     transform = transform or BatchTransform(spec.eval_transforms, device)
     was_training = model.training
@@ -72,15 +98,17 @@ def evaluate(model: torch.nn.Module, images_uint8: torch.Tensor, labels: torch.T
         model.train(was_training)
     predictions = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.int64, device=device)
     confusion = torch.bincount(labels_dev * k + predictions, minlength=k * k).view(k, k)  # (K, K)
-    confusion, predictions = confusion.cpu(), predictions.cpu()
-    n = len(labels)
+    return loss_sum, confusion, predictions
+
+
+def _result(loss_sum: float, confusion: torch.Tensor, predictions: torch.Tensor) -> EvalResult:
+    n = int(confusion.sum())
     per_class = confusion.diagonal().double() / confusion.sum(1).double()  # NaN for empty classes
     return EvalResult(
         accuracy=float(confusion.diagonal().sum()) / n if n else float("nan"),
-        loss=float(loss_sum) / n if n else float("nan"),
+        loss=loss_sum / n if n else float("nan"),
         samples=n,
         per_class_accuracy=tuple(float(a) for a in per_class),
         confusion=confusion,
         predictions=predictions,
     )
-

@@ -31,6 +31,8 @@ class RunStarted:
     hparams: dict[str, Any]
     resumed: bool
     data_on_device: bool
+    processes: int = 1  # a distributed run's world size; batch_size in hparams is per process
+    backend: str | None = None  # "gloo" | "nccl" with several processes
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ in flight finishes, the state is saved, and train() returns "interrupted".
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from typing import Iterator
@@ -17,35 +18,125 @@ import torch
 import zoo
 
 from .. import fileio
-from ..errors import UsageError
+from ..errors import TrainingError, UsageError, ZooError
 from ..runlock import RunLock
 from ..runs import run_dir
 from . import checkpoint as ckpt
+from . import distributed as dist
 from . import records
 from .config import TrainConfig, TrainResult, resolve_recipe
 from .events import Callback, Notice
+from .launch import LAUNCH_ENV
 from .session import Session, StopFlag
 from .settings import settle
+from .threads import usable_cores
 
 
 def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
-    """Train `config.model`, writing its run folder; see TrainConfig and zoo.train.records."""
+    """Train `config.model`, writing its run folder; see TrainConfig and zoo.train.records.
+
+    Started by torchrun (WORLD_SIZE etc. in the environment), this process joins the
+    run's process group and trains its share (zoo.train.distributed)."""
+    world = dist.from_env()
+    if world.many:
+        return _train_rank(config, on_event, world)
     spec = zoo.get_spec(config.model)
     resolve_recipe(spec, config)  # a bad option is named before anything looks at the run folder
     folder = fileio.check_folder(run_dir(spec.name, config.out))  # a file in the way: one line, not a traceback
     emit = on_event or _ignore
     with RunLock(folder) as lock:  # one writer per folder, --resume and --force included
-        if lock.stale is not None:
-            emit(Notice(f"{folder} was left locked by a zoo run that is gone ({lock.stale}); taking it over"))
+        _say_stale(lock, folder, emit)
         wipe = records.check_folder(folder, spec.name, config.resume, config.force, config.out is not None)
-        saved = ckpt.read_checkpoint(folder) if config.resume else None
-        if saved is not None and saved[0].get("model") != spec.name:
-            raise UsageError(f"the checkpoint in {folder} is of model '{saved[0].get('model')}', not '{spec.name}'")
+        saved = _read_saved(folder, spec, config)
         settings = settle(spec, config, saved[0] if saved else None)
         device = pick_device(config.device)
-        with stop_on_sigint(config.handle_sigint) as stop:
+        with stop_on_signals(config.handle_sigint) as stop:
             session = Session(spec, folder, settings, device, config, emit, stop, saved, config.threads)
             return session.run(wipe)
+
+
+def _say_stale(lock: RunLock, folder, emit: Callback) -> None:
+    if lock.stale is not None:
+        emit(Notice(f"{folder} was left locked by a zoo run that is gone ({lock.stale}); taking it over"))
+
+
+def _read_saved(folder, spec, config: TrainConfig):
+    saved = ckpt.read_checkpoint(folder) if config.resume else None
+    if saved is not None and saved[0].get("model") != spec.name:
+        raise UsageError(f"the checkpoint in {folder} is of model '{saved[0].get('model')}', not '{spec.name}'")
+    return saved
+
+
+def _train_rank(config: TrainConfig, on_event: Callback | None, world: dist.World) -> TrainResult:
+    """One process of a distributed run. Everything that can fail before training is
+    tried on every process first; then they agree, and only the lowest failing rank
+    reports (an error common to all is said once). Only rank 0 reads the folder rule,
+    writes and talks to the user."""
+    try:
+        device, backend = dist.choose_device(world, config.device)
+        bad_device = None
+    except UsageError as exc:  # said after joining, so that it is said once
+        (device, backend), bad_device = (torch.device("cpu"), "gloo"), exc
+    world = dist.join(world, device, backend)
+    emit = (on_event or _ignore) if world.main else _ignore
+    try:
+        with contextlib.ExitStack() as held, stop_on_signals(config.handle_sigint) as stop:
+            failure, session, wipe = None, None, False
+            try:
+                if bad_device is not None:
+                    raise bad_device
+                session, wipe = _prepare_rank(config, world, device, emit, stop, held)
+            except ZooError as exc:
+                failure = exc
+            reporter = dist.lowest(world, failure is not None, device)
+            if reporter is not None:
+                if reporter != world.rank:
+                    raise dist.RankStopped("another process reported the error") from failure
+                raise dist.RankFailed(world, failure) from failure
+            return _run_rank(session, world, wipe)
+    finally:
+        dist.leave()
+
+
+def _prepare_rank(config, world, device, emit, stop, held: contextlib.ExitStack) -> tuple[Session, bool]:
+    if config.sync_bn and device.type != "cuda":
+        raise UsageError("--sync-bn needs a CUDA GPU per process (SyncBatchNorm runs on GPUs only); on the CPU "
+                         "rank 0's BatchNorm statistics are given to all processes before each evaluation and save")
+    spec = zoo.get_spec(config.model)
+    resolve_recipe(spec, config)
+    folder = run_dir(spec.name, config.out)
+    wipe = False
+    if world.main:  # the folder rule and lock are rank 0's: the other nodes may not even see the folder
+        fileio.check_folder(folder)
+        _say_stale(held.enter_context(RunLock(folder)), folder, emit)
+        wipe = records.check_folder(folder, spec.name, config.resume, config.force, config.out is not None)
+    saved = _read_saved(folder, spec, config)  # on --resume every process reads the checkpoint
+    settings = settle(spec, config, saved[0] if saved else None)
+    threads = config.threads
+    if device.type == "cpu" and threads is None:  # the cores split evenly between this machine's processes
+        same = saved is not None and saved[0].get("world_size", 1) == world.size
+        threads = (saved[0].get("threads") if same else None) or max(1, usable_cores() // world.local_size)
+    session = Session(spec, folder, settings, device, config, emit, stop, saved, threads, world)
+    return session, wipe
+
+
+def _run_rank(session: Session, world: dist.World, wipe: bool) -> TrainResult:
+    try:
+        return session.run(wipe)
+    except TrainingError as exc:  # found in all-reduced values: the same on every process, said once
+        if world.main:
+            raise
+        raise dist.RankStopped("rank 0 reports it") from exc
+    except Exception as exc:
+        if not dist.is_collective_failure(exc):
+            raise dist.RankFailed(world, exc) from exc
+        if not world.main or os.environ.get(LAUNCH_ENV):  # zoo's launcher names the lost process
+            raise dist.RankStopped("rank 0 reports it") from exc
+        kept = f"the last checkpoint ({session.last_checkpoint}) is kept" if session.last_checkpoint else \
+            "no checkpoint was written yet"
+        raise TrainingError(f"lost contact with another process of the run (it stopped, was killed or ran out "
+                            f"of memory; any message of its own is above); {kept} in {session.folder}: "
+                            "continue it with --resume") from exc
 
 
 def _ignore(event) -> None:
@@ -67,9 +158,11 @@ def pick_device(name: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def stop_on_sigint(enabled: bool) -> Iterator[StopFlag]:
-    """The first Ctrl-C asks the loop to stop after the current batch; a second one
-    interrupts at once (KeyboardInterrupt), for when saving itself hangs."""
+def stop_on_signals(enabled: bool) -> Iterator[StopFlag]:
+    """The first Ctrl-C (SIGINT) or SIGTERM asks the loop to stop after the current batch;
+    a second one interrupts at once (KeyboardInterrupt), for when saving itself hangs.
+    Both alike: torchrun passes a Ctrl-C on to its workers as SIGTERM, and a cluster
+    scheduler preempting a job sends SIGTERM."""
     flag = StopFlag()
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield flag
@@ -80,8 +173,9 @@ def stop_on_sigint(enabled: bool) -> Iterator[StopFlag]:
             raise KeyboardInterrupt
         flag.requested = True
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, before in previous.items():
+            signal.signal(sig, before)

@@ -23,11 +23,13 @@ import torch.nn.functional as F
 from ..errors import TrainingError, ZooError, describe
 from ..runs import CHECKPOINT_FILE, WEIGHTS_FILE
 from . import checkpoint as ckpt
+from . import distributed as dist
 from . import records
 from .augment import BatchTransform
 from .config import EpochMetrics, TrainConfig, TrainResult
-from .data import RunData, epoch_plan, fits_on_device, iterate, load_run_data, num_batches, split_bytes
-from .evaluate import evaluate
+from .data import RunData, batches_per_epoch, epoch_plan, fits_on_device, iterate, load_run_data, split_bytes
+from .distributed import World
+from .evaluate import evaluate_shard
 from .events import BatchProgress, Callback, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
 from .sanity import check_first_output
 from .optim import current_lr, init_weights, make_optimizer, make_scheduler
@@ -47,12 +49,13 @@ class Session:
     """One invocation of train(): builds everything, then runs the remaining epochs."""
 
     def __init__(self, spec, folder: Path, settings: RunSettings, device: torch.device, config: TrainConfig,
-                 emit: Callback, stop: StopFlag, saved, threads: int | None = None):
+                 emit: Callback, stop: StopFlag, saved, threads: int | None = None, world: World = World()):
         """Builds the run without touching global state: the thread count and the global
         RNG (model init, dropout) are set by `run()` and put back when it returns.
         `threads`: CPU threads to train with; None measures the free cores (or takes the
-        count saved with the run on resume)."""
-        self.spec, self.folder, self.settings, self.device = spec, folder, settings, device
+        count saved with the run on resume). `world`: this process's place in a distributed
+        run (zoo.train.distributed); every process builds the same session, only rank 0 writes."""
+        self.spec, self.folder, self.settings, self.device, self.world = spec, folder, settings, device, world
         self.config, self.emit, self.stop = config, emit, stop
         self.recipe = settings.recipe
         self.seed = settings.seed
@@ -75,19 +78,44 @@ class Session:
         self.train_tf = BatchTransform(declared if settings.augment else
                                        dataclasses.replace(declared, crop_padding=0, hflip=False), device)
         self.eval_tf = BatchTransform(spec.eval_transforms, device)
-        self.batches = num_batches(len(self.data.train), self.recipe.batch_size)
+        self.batches = batches_per_epoch(world, len(self.data.train), self.recipe.batch_size)
         with _own_rng(device):  # model init draws from the global RNG; the caller's is put back after
             torch.manual_seed(self.seed)
             model = spec.build()
             init_weights(model, self.recipe.init)
-            self.rng = ckpt.rng_state()  # where dropout continues from
-        self.model = _place(model, device)
+            if world.many:  # the same weights everywhere, but each rank its own dropout masks
+                torch.manual_seed(self.seed + world.rank)
+            self.rng = dist.rng_state(world, device)  # where dropout continues from
+        if config.sync_bn and world.many:  # batch statistics over all processes (checked: CUDA only)
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model = _place(model, device)  # unwrapped: what is evaluated and saved
         check_first_output(self.model, spec, self.data.train.images, self.eval_tf)  # a broken model, not the lr
         self.optimizer = make_optimizer(self.model, self.recipe, device)
         self.scheduler = make_scheduler(self.optimizer, self.recipe, self.batches)
         if saved:
             self.rng = ckpt.restore(meta, saved[1], self.model, self.optimizer, self.scheduler)
             _match_state_layout(self.optimizer)
+            self._resume_world(meta, saved[1])
+        self.net = dist.wrap(world, self.model, device)  # what the training step calls
+
+    def _resume_world(self, meta: dict, tensors: dict) -> None:
+        """Same number of processes: each continues with its own saved RNG. Another number:
+        the batches per epoch differ, so the run goes on from its last epoch boundary."""
+        saved_size = meta.get("world_size", 1)
+        if saved_size == self.world.size:
+            if self.world.many:
+                self.rng = ckpt.unpack(meta["rank_rng"], tensors)[self.world.rank]
+            return
+        self.notify(f"the run was saved by {saved_size} process{'es' if saved_size > 1 else ''} and continues "
+                    f"with {self.world.size}: from the start of epoch {self.epoch_done + 1}, with fresh random "
+                    "streams (the result differs in detail from an uninterrupted run)")
+        self.batch_done, self.partial = 0, None
+        self.scheduler = make_scheduler(self.optimizer, self.recipe, self.batches)
+        for _ in range(self.epoch_done * self.batches):  # to the epoch boundary on the new grid
+            self.scheduler.step()
+        with _own_rng(self.device):
+            torch.manual_seed(self.seed * 1_000_003 + self.epoch_done * 1009 + self.world.rank)
+            self.rng = dist.rng_state(self.world, self.device)
 
     def _load_data(self) -> RunData:
         s = self.settings
@@ -110,7 +138,7 @@ class Session:
         """Train the remaining epochs; `wipe` first removes the old run this one replaces (--force).
         The session's thread count and RNG state hold while it runs; the caller's are restored after."""
         with _own_rng(self.device), _own_threads(self.threads):
-            ckpt.set_rng_state(self.rng)
+            dist.set_rng_state(self.world, self.rng, self.device)
             return self._run(wipe)
 
     def _run(self, wipe: bool) -> TrainResult:
@@ -119,23 +147,26 @@ class Session:
             model=self.spec.name, dataset=self.data.name, variant=self.data.variant, device=str(self.device),
             folder=self.folder, start_epoch=self.epoch_done + 1, epochs=r.epochs,
             train_samples=len(self.data.train), test_samples=len(self.data.test), batches=self.batches,
-            hparams=asdict(r), resumed=self.sessions > 1, data_on_device=self.on_device))
+            hparams=asdict(r), resumed=self.sessions > 1, data_on_device=self.on_device,
+            processes=self.world.size, backend=self.world.backend))
         if self.epoch_done >= r.epochs:
             self.notify(f"the run in {self.folder} already finished its {r.epochs} epochs; nothing to resume")
             result = self._result("finished")
             result.weights = self.folder / WEIGHTS_FILE if (self.folder / WEIGHTS_FILE).is_file() else None
             return result
-        if wipe:
+        if wipe and self.world.main:
             records.clear_run(self.folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.world.main:
+            self.folder.mkdir(parents=True, exist_ok=True)
         try:
             for epoch in range(self.epoch_done + 1, r.epochs + 1):
                 finished = self._epoch(epoch)
-                if not finished or self.stop.requested:
+                if not finished or self._stop_agreed():
                     return self._interrupted(epoch if not finished else epoch + 1)
             return self._finish()
         except Exception as exc:
-            self._failed(exc)
+            if self.world.main:
+                self._failed(exc)
             raise
 
     def _failed(self, exc: Exception) -> None:
@@ -151,9 +182,10 @@ class Session:
         start = self.batch_done
         model, opt, sched, r = self.model, self.optimizer, self.scheduler, self.recipe
         order, params = epoch_plan(len(self.data.train), epoch, self.seed, self.train_tf)
+        order, params = dist.shard_plan(self.world, order, params)  # this process's share (all of it alone)
         params = params.to(self.device)  # one transfer per epoch
         order = order.to(self.device) if self.on_device else order
-        acc = Accumulators(self.device, self.partial if start else None)
+        acc = Accumulators(self.device, self.partial if start else None, self.world)
         self.partial = None
         self.emit(EpochStarted(epoch, r.epochs, self.batches, start, current_lr(opt), model))
         every = max(1, self.batches // PROGRESS_UPDATES)
@@ -162,7 +194,7 @@ class Session:
         model.train()
         for i, x, y, aug in iterate(self.data.train, order, params, r.batch_size, self.batches, start,
                                     self.device, self.on_device):
-            logits = model(self.train_tf(x, aug))  # (b, K)
+            logits = self.net(self.train_tf(x, aug))  # (b, K)
             loss = F.cross_entropy(logits, y, label_smoothing=r.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -171,15 +203,17 @@ class Session:
                 sched.step()
             acc.add(loss.detach(), logits.detach(), y)
             done = i + 1
-            if done % every == 0 or done == self.batches:
+            read = done % every == 0 or done == self.batches
+            if read:
                 self._progress(epoch, done, acc, t0)
-            if self.stop.requested and done < self.batches:
+            if self._stop_agreed(read) and done < self.batches:
                 self._save(epoch - 1, done, acc.state(time.perf_counter() - t0))
                 self.batch_done = done
                 return False
         train_loss, train_acc = self._check_finite(epoch, self.batches, acc)
-        test = evaluate(model, self.data.test.images, self.data.test.labels, self.spec, self.device,
-                        self.config.eval_batch_size, self.eval_tf)
+        dist.broadcast_buffers(self.world, model)  # one set of BatchNorm statistics to evaluate and save
+        test = evaluate_shard(self.world, model, self.data.test.images, self.data.test.labels, self.spec,
+                              self.device, self.config.eval_batch_size, self.eval_tf)
         if not math.isfinite(test.loss):  # the last steps can break the weights after the last loss was fine
             raise self._diverged(f"the test loss after epoch {epoch} became {test.loss}")
         seconds = acc.seconds + time.perf_counter() - t0
@@ -187,20 +221,21 @@ class Session:
         self.metrics.append(m)
         self.batch_done = 0
         path = self._save(epoch, 0, None)
-        records.write_metrics(self.folder, self.metrics)
-        records.write_run_info(self.folder, self._info("running"))
+        if self.world.main:
+            records.write_metrics(self.folder, self.metrics)
+            records.write_run_info(self.folder, self._info("running"))
         self.emit(EpochEnded(m, r.epochs, path))
         return True
 
     def _progress(self, epoch: int, done: int, acc: "Accumulators", t0: float) -> None:
         loss, accuracy = self._check_finite(epoch, done, acc)  # the one host read of this stretch
         elapsed = max(time.perf_counter() - t0, 1e-9)
-        samples = min(done * self.recipe.batch_size, len(self.data.train))
+        samples = min(done * self.recipe.batch_size * self.world.size, len(self.data.train))
         self.emit(BatchProgress(epoch, done, self.batches, samples, loss, accuracy,
-                                acc.session_samples / elapsed, current_lr(self.optimizer)))
+                                acc.session_samples * self.world.size / elapsed, current_lr(self.optimizer)))
 
     def _check_finite(self, epoch: int, done: int, acc: "Accumulators") -> tuple[float, float]:
-        loss, accuracy = acc.read()
+        loss, accuracy = acc.read()  # over all processes
         if math.isfinite(loss):
             return loss, accuracy
         raise self._diverged(f"the training loss became {loss} in epoch {epoch} (by batch {done}/{self.batches})")
@@ -220,7 +255,12 @@ class Session:
             "metrics": [m.as_dict() for m in self.metrics], "wall_time": self.wall_time,
             "sessions": self.sessions, "started_at": self.started_at, "threads": self.threads,
         }
-        path = ckpt.save_checkpoint(self.folder, self.model, self.optimizer, self.scheduler, state)
+        rank_rng = dist.gather_rng(self.world, self.device)  # a collective: every process takes part
+        path = self.folder / CHECKPOINT_FILE
+        if self.world.main:
+            if self.world.many:
+                state |= {"world_size": self.world.size, "rank_rng": rank_rng}
+            path = ckpt.save_checkpoint(self.folder, self.model, self.optimizer, self.scheduler, state)
         self.last_checkpoint = _where(epoch, batch)
         return path
 
@@ -233,14 +273,17 @@ class Session:
     def _interrupted(self, epoch: int) -> TrainResult:
         """Stopped by Ctrl-C in `epoch` (its first `batch_done` batches are done, and saved)."""
         self.epoch_done = epoch - 1
-        records.write_metrics(self.folder, self.metrics)
-        records.write_run_info(self.folder, self._info("interrupted"))
+        if self.world.main:
+            records.write_metrics(self.folder, self.metrics)
+            records.write_run_info(self.folder, self._info("interrupted"))
         path = self.folder / CHECKPOINT_FILE
         self.emit(Interrupted(epoch, self.batch_done, path))
         return self._result("interrupted")
 
     def _finish(self) -> TrainResult:
         self.epoch_done = self.recipe.epochs
+        if not self.world.main:
+            return self._result("finished")
         weights = ckpt.save_weights(self.folder / WEIGHTS_FILE, self.model, {
             "format": "pt", "model": self.spec.name, "dataset": self.data.variant})
         records.write_run_info(self.folder, self._info("finished"))
@@ -267,6 +310,7 @@ class Session:
             "hyperparameters": asdict(self.recipe),
             "seed": self.seed,
             "device": str(self.device), "threads": self.threads,
+            "processes": self._processes(),
             "data_on_device": self.on_device,
             "versions": records.versions(),
             "epochs_completed": len(self.metrics),
@@ -282,6 +326,21 @@ class Session:
             "weights": WEIGHTS_FILE if status == "finished" else None,
         }
 
+    def _processes(self) -> dict[str, Any]:
+        """How the run was spread: --batch-size is per process, the global batch is the sum."""
+        w = self.world
+        return {"world_size": w.size, "backend": w.backend, "batch_size_per_process": self.recipe.batch_size,
+                "global_batch_size": self.recipe.batch_size * w.size, "launch_command": self.config.launch_command}
+
+    def _stop_agreed(self, synced: bool = True) -> bool:
+        """Whether to stop now: asked on any process (SIGINT or SIGTERM), agreed by all, so
+        every process stops after the same step. On GPUs the vote (a host sync) is taken
+        only where the loop syncs anyway (`synced`: the progress reads, ~25 an epoch); on
+        the CPU after every step."""
+        if self.world.many and self.device.type == "cuda" and not synced:
+            return False
+        return dist.any_(self.world, self.stop.requested, self.device)
+
     def _result(self, status: str) -> TrainResult:
         last = self.metrics[-1] if self.metrics else None
         return TrainResult(
@@ -295,10 +354,15 @@ class Session:
 
 
 class Accumulators:
-    """Running sums of one epoch, kept on the device (no host sync per batch)."""
+    """Running sums of one epoch, kept on the device (no host sync per batch). With
+    several processes each keeps its own and `read`/`state` sum them over all; a saved
+    state is the total, so on resume rank 0 takes it up and the others start at zero."""
 
-    def __init__(self, device: torch.device, saved: dict | None):
+    def __init__(self, device: torch.device, saved: dict | None, world: World = World()):
+        self.world = world
         saved = saved or {}
+        if not world.main:
+            saved = {"seconds": saved.get("seconds", 0.0)}
         self.loss_sum = torch.tensor(saved.get("loss_sum", 0.0), dtype=torch.float64, device=device)
         self.correct = torch.tensor(saved.get("correct", 0), dtype=torch.int64, device=device)
         self.samples = saved.get("samples", 0)
@@ -312,13 +376,23 @@ class Accumulators:
         self.samples += b
         self.session_samples += b
 
+    def totals(self) -> tuple[float, int, int]:
+        """(loss sum, correct, samples) over all processes."""
+        if not self.world.many:
+            return float(self.loss_sum), int(self.correct), self.samples
+        t = torch.stack([self.loss_sum, self.correct.double(),
+                         torch.tensor(float(self.samples), dtype=torch.float64, device=self.loss_sum.device)])
+        loss_sum, correct, samples = dist.sum_(self.world, t).tolist()
+        return loss_sum, int(correct), int(samples)
+
     def read(self) -> tuple[float, float]:
-        n = max(self.samples, 1)
-        return float(self.loss_sum) / n, int(self.correct) / n
+        loss_sum, correct, samples = self.totals()
+        n = max(samples, 1)
+        return loss_sum / n, correct / n
 
     def state(self, seconds: float) -> dict:
-        return {"loss_sum": float(self.loss_sum), "correct": int(self.correct), "samples": self.samples,
-                "seconds": self.seconds + seconds}
+        loss_sum, correct, samples = self.totals()
+        return {"loss_sum": loss_sum, "correct": correct, "samples": samples, "seconds": self.seconds + seconds}
 
 
 @contextlib.contextmanager
