@@ -170,6 +170,10 @@ def train(
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay", min=0.0, help="Weight decay (default: recipe)."),
     init: Optional[str] = typer.Option(None, "--init", help="default, kaiming or xavier (default: recipe)."),
     label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", min=0.0, max=1.0, help="0 to <1 (default: recipe)."),
+    warmup_fraction: Optional[float] = typer.Option(None, "--warmup-fraction", help="onecycle: share of the steps "
+                                                    "spent warming up to --lr (default: recipe)."),
+    final_lr_fraction: Optional[float] = typer.Option(None, "--final-lr-fraction", help="onecycle, cosine: the last "
+                                                      "step's lr as a fraction of --lr (default: recipe)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**63 - 1, help="Random seed (default 0); with the same seed and "
                                         "--threads a CPU run repeats bit for bit."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's)."),
@@ -203,7 +207,8 @@ def train(
 
     config = TrainConfig(
         model=name, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
-        momentum=momentum, weight_decay=weight_decay, init=init, label_smoothing=label_smoothing, seed=seed,
+        momentum=momentum, weight_decay=weight_decay, init=init, label_smoothing=label_smoothing,
+        warmup_fraction=warmup_fraction, final_lr_fraction=final_lr_fraction, seed=seed,
         dataset=dataset, data_dir=data_dir, offline=offline, out=out_dir, device=device, resume=resume,
         force=force, limit=limit, augment=augment, threads=threads)
     try:
