@@ -80,3 +80,12 @@ def test_train_records_the_knobs_and_refuses_bad_ones(tmp_path):
     assert ok.exit_code == 0, ok.stderr
     hparams = json.loads((tmp_path / "r" / RUN_FILE).read_text())["hyperparameters"]
     assert hparams["warmup_fraction"] == 0.1 and hparams["final_lr_fraction"] == 0.05
+
+
+def test_nesterov_reaches_the_optimizer_and_needs_sgd_with_momentum():
+    recipe = zoo.Recipe(optimizer="sgd", momentum=0.9, nesterov=True, lr=0.1)
+    optimizer = make_optimizer(zoo.create_model("mlp"), recipe, CPU)
+    assert optimizer.param_groups[0]["nesterov"] is True
+    for bad in (dict(optimizer="adamw"), dict(optimizer="sgd", momentum=0.0)):
+        with pytest.raises(SpecError, match="nesterov needs the sgd optimizer"):
+            zoo.Recipe(nesterov=True, **bad)

@@ -89,6 +89,7 @@ class Recipe:
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.9
+    nesterov: bool = False  # sgd only: Nesterov momentum
     weight_decay: float = 0.0
     schedule: str = "onecycle"
     init: str = "default"
@@ -110,6 +111,9 @@ class Recipe:
         _require(math.isfinite(self.momentum) and math.isfinite(self.weight_decay),
                  f"recipe: momentum and weight_decay must be finite, got {self.momentum!r}, {self.weight_decay!r}")
         _require(0 <= self.label_smoothing < 1, f"recipe: label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        _require(isinstance(self.nesterov, bool), f"recipe: nesterov must be True or False, got {self.nesterov!r}")
+        _require(not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
+                 "recipe: nesterov needs the sgd optimizer with a momentum above 0")
         _require(0 < self.warmup_fraction < 1, f"recipe: warmup_fraction must be in (0, 1), got {self.warmup_fraction!r}")
         _require(0 < self.final_lr_fraction <= 1,
                  f"recipe: final_lr_fraction must be in (0, 1], got {self.final_lr_fraction!r}")

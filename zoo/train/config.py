@@ -28,6 +28,7 @@ class TrainConfig:
     optimizer: str | None = None
     schedule: str | None = None
     momentum: float | None = None
+    nesterov: bool | None = None
     weight_decay: float | None = None
     init: str | None = None
     label_smoothing: float | None = None

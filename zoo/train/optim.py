@@ -36,7 +36,7 @@ def make_optimizer(model: nn.Module, recipe: Recipe, device: torch.device) -> to
     # step, which is what small models on a CPU are bound by.
     kw = {"fused": True} if device.type in ("cpu", "cuda") else {}
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
                                weight_decay=recipe.weight_decay, **kw)
     if recipe.optimizer == "adam":
         return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay, **kw)
