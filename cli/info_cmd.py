@@ -26,7 +26,7 @@ def info(name: str = typer.Argument(..., help="Model name, as `zoo list` shows i
         ("classes", f"{spec.num_classes}: {', '.join(spec.class_names)}"),
         ("train transforms", _transforms_text(spec.train_transforms)),
         ("eval transforms", _transforms_text(spec.eval_transforms)),
-        ("recipe", f"{r.epochs} epochs, batch {r.batch_size}, {r.optimizer} lr {r.lr:g}"
+        ("recipe", f"{r.epochs} epochs, batch {r.batch_size}, {r.optimizer}{' nesterov' if r.nesterov else ''} lr {r.lr:g}"
                    f"{f' wd {r.weight_decay:g}' if r.weight_decay else ''}, {r.schedule} schedule, {r.init} init"
                    f"{f', label smoothing {r.label_smoothing:g}' if r.label_smoothing else ''}"),
         ("reference", spec.reference or "-"),

@@ -94,6 +94,7 @@ class TrainDisplay:
                    f"images, {e.device}, from epoch {e.start_epoch} of {e.epochs}")
         extras = "".join([f" wd {h['weight_decay']:g}" if h["weight_decay"] else "",
                           f" momentum {h['momentum']:g}" if h["optimizer"] == "sgd" else "",
+                          " nesterov" if h.get("nesterov") else "",
                           f", label smoothing {h['label_smoothing']:g}" if h["label_smoothing"] else ""])
         if e.processes > 1:
             self.print(f"  {e.processes} processes ({e.backend}), batch {h['batch_size']} per process, "
@@ -171,9 +172,15 @@ def train(
     schedule: Optional[str] = typer.Option(None, "--schedule",
                                            help="constant, onecycle, cosine or step (default: recipe)."),
     momentum: Optional[float] = typer.Option(None, "--momentum", min=0.0, max=1.0, help="SGD momentum (default: recipe)."),
+    nesterov: Optional[bool] = typer.Option(None, "--nesterov/--no-nesterov", help="SGD with Nesterov momentum "
+                                            "(default: recipe)."),
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay", min=0.0, help="Weight decay (default: recipe)."),
     init: Optional[str] = typer.Option(None, "--init", help="default, kaiming or xavier (default: recipe)."),
     label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", min=0.0, max=1.0, help="0 to <1 (default: recipe)."),
+    warmup_fraction: Optional[float] = typer.Option(None, "--warmup-fraction", help="onecycle: share of the steps "
+                                                    "spent warming up to --lr (default: recipe)."),
+    final_lr_fraction: Optional[float] = typer.Option(None, "--final-lr-fraction", help="onecycle, cosine: the last "
+                                                      "step's lr as a fraction of --lr (default: recipe)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**63 - 1, help="Random seed (default 0); with the same seed and "
                                         "--threads a CPU run repeats bit for bit."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's)."),
@@ -230,7 +237,8 @@ def train(
 
     config = TrainConfig(
         model=name, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
-        momentum=momentum, weight_decay=weight_decay, init=init, label_smoothing=label_smoothing, seed=seed,
+        momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, init=init, label_smoothing=label_smoothing,
+        warmup_fraction=warmup_fraction, final_lr_fraction=final_lr_fraction, seed=seed,
         dataset=dataset, data_dir=data_dir, offline=offline, out=out_dir, device=device, resume=resume,
         force=force, limit=limit, augment=augment, threads=threads, sync_bn=sync_bn,
         launch_command=launch_command(world))

@@ -25,6 +25,20 @@ class CNN(nn.Module):
         return self.fc(self.flatten(x))
 
 
+# Default recipe for the fewest seconds to 91% on full Fashion-MNIST (issue 12), carried
+# over from lenet5's measurements (plugins/lenet.py: the same data, a smaller net):
+# onecycle with a 20% warm-up, batch 256 with the lr scaled with the batch (3e-3 at 128
+# before -> 6e-3), AdamW, weight decay 5e-4, label smoothing 0.1, no augmentation (a
+# 1-pixel shift cost lenet5 two epochs to 90%), 10 epochs instead of 15 (this net has
+# more capacity than lenet5, whose best was 8). Before: 91%
+# at epoch 10 of 15, 92.05% at the end. Under this session's load (a cnn epoch took
+# 11 minutes on one thread) only the first epoch of this recipe was measured (85.29%);
+# its time to 91% and final accuracy are not confirmed yet: rerun
+# benchmarks/time_to_accuracy.py --models cnn on a quiet machine.
+RECIPE = zoo.Recipe(epochs=10, batch_size=256, optimizer="adamw", lr=6e-3, weight_decay=5e-4,
+                    schedule="onecycle", warmup_fraction=0.2, init="default", label_smoothing=0.1)
+
+
 @zoo.hookimpl
 def register_models(register):
     register(zoo.ModelSpec(
@@ -39,9 +53,8 @@ def register_models(register):
             "conv2": (32, 14, 14), "pool2": (32, 7, 7),
             "flatten": (1568,), "fc": (10,),
         },
-        train_transforms=zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD, crop_padding=1),
+        train_transforms=zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD),
         eval_transforms=zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD),
-        recipe=zoo.Recipe(epochs=15, batch_size=128, optimizer="adamw", lr=3e-3, weight_decay=5e-4,
-                          schedule="onecycle", init="default", label_smoothing=0.1),
+        recipe=RECIPE,
         reference="seed tutorial: a 2-conv CNN on MNIST (conv 16 and 32 channels, 5x5, padding 2)",
     ))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import zoo as zoo_api
 from conftest import toy_plugin
 
 # The console script installed next to this interpreter, whether or not the venv is activated.
@@ -45,7 +46,11 @@ def test_list_table():
 def test_info_shows_spec_and_layers():
     proc = zoo("info", "lenet5", check=True)
     assert "LeNet-5" in proc.stdout and "(28 + 2*2 - 5)/1 + 1 = 28" in proc.stdout
-    assert "random crop (pad 1)" in proc.stdout
+    recipe = zoo_api.get_spec("lenet5").recipe
+    assert f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.lr:g}" in proc.stdout
+    vgg = zoo("info", "vgg16", check=True)  # a model that declares augmentation shows it
+    assert f"random crop (pad {zoo_api.get_spec('vgg16').train_transforms.crop_padding})" in vgg.stdout
+    assert "sgd nesterov" in vgg.stdout
 
 
 def test_unknown_name_is_one_line_exit_2():

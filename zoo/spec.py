@@ -89,10 +89,16 @@ class Recipe:
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.9
+    nesterov: bool = False  # sgd only: Nesterov momentum
     weight_decay: float = 0.0
     schedule: str = "onecycle"
     init: str = "default"
     label_smoothing: float = 0.0
+    # onecycle: the share of the steps spent warming up from lr/25 to lr (torch's pct_start).
+    warmup_fraction: float = 0.3
+    # onecycle and cosine: the last step's learning rate as a fraction of lr (torch's
+    # OneCycleLR default: lr / 25 / 1e4).
+    final_lr_fraction: float = 4e-6
 
     def __post_init__(self) -> None:
         _require(isinstance(self.epochs, int) and self.epochs >= 1, f"recipe: epochs must be >= 1, got {self.epochs!r}")
@@ -105,6 +111,12 @@ class Recipe:
         _require(math.isfinite(self.momentum) and math.isfinite(self.weight_decay),
                  f"recipe: momentum and weight_decay must be finite, got {self.momentum!r}, {self.weight_decay!r}")
         _require(0 <= self.label_smoothing < 1, f"recipe: label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        _require(isinstance(self.nesterov, bool), f"recipe: nesterov must be True or False, got {self.nesterov!r}")
+        _require(not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
+                 "recipe: nesterov needs the sgd optimizer with a momentum above 0")
+        _require(0 < self.warmup_fraction < 1, f"recipe: warmup_fraction must be in (0, 1), got {self.warmup_fraction!r}")
+        _require(0 < self.final_lr_fraction <= 1,
+                 f"recipe: final_lr_fraction must be in (0, 1], got {self.final_lr_fraction!r}")
 
 
 def _normalise_layer_shapes(layers: object) -> tuple[tuple[str, tuple[int, ...]], ...]:

@@ -28,9 +28,12 @@ class TrainConfig:
     optimizer: str | None = None
     schedule: str | None = None
     momentum: float | None = None
+    nesterov: bool | None = None
     weight_decay: float | None = None
     init: str | None = None
     label_smoothing: float | None = None
+    warmup_fraction: float | None = None
+    final_lr_fraction: float | None = None
     seed: int | None = None  # None: 0 for a new run, the saved seed on resume
     dataset: str | None = None  # None: the spec's dataset
     data_dir: str | Path | None = None

@@ -36,7 +36,7 @@ def make_optimizer(model: nn.Module, recipe: Recipe, device: torch.device) -> to
     # step, which is what small models on a CPU are bound by.
     kw = {"fused": True} if device.type in ("cpu", "cuda") else {}
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
                                weight_decay=recipe.weight_decay, **kw)
     if recipe.optimizer == "adam":
         return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay, **kw)
@@ -45,21 +45,26 @@ def make_optimizer(model: nn.Module, recipe: Recipe, device: torch.device) -> to
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
 
 
+ONECYCLE_DIV = 25.0  # onecycle starts at lr / 25 (torch's default div_factor)
+
+
 def _constant(step: int) -> float:
     return 1.0
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):
-    """constant; onecycle (warm up to lr over 30% of the steps, then cosine down to
-    ~0); cosine (from lr down to 0); step (x0.1 after each third of the epochs)."""
+    """constant; onecycle (from lr/25 up to lr over the first `warmup_fraction` of the
+    steps, then cosine down to `final_lr_fraction` * lr); cosine (from lr down to
+    `final_lr_fraction` * lr); step (x0.1 after each third of the epochs)."""
     total = recipe.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler
     if recipe.schedule == "constant":
         return sched.LambdaLR(optimizer, _constant)
     if recipe.schedule == "onecycle":
-        return sched.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=total)
+        return sched.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=total, pct_start=recipe.warmup_fraction,
+                                div_factor=ONECYCLE_DIV, final_div_factor=1 / (ONECYCLE_DIV * recipe.final_lr_fraction))
     if recipe.schedule == "cosine":
-        return sched.CosineAnnealingLR(optimizer, T_max=total)
+        return sched.CosineAnnealingLR(optimizer, T_max=total, eta_min=recipe.lr * recipe.final_lr_fraction)
     if recipe.schedule == "step":
         return sched.StepLR(optimizer, step_size=max(1, recipe.epochs // 3) * steps_per_epoch, gamma=0.1)
     raise ValueError(f"unknown schedule {recipe.schedule!r}")

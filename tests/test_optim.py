@@ -1,0 +1,91 @@
+"""Learning-rate schedules from a recipe (zoo.train.optim): warm-up and final-lr knobs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import zoo
+from zoo.cli.main import app
+from zoo.errors import SpecError
+from zoo.runs import RUN_FILE
+from zoo.train.optim import make_optimizer, make_scheduler
+
+CPU = torch.device("cpu")
+
+
+def lr_curve(recipe: zoo.Recipe, steps_per_epoch: int) -> list[float]:
+    """The lr of every step of the run, from the real optimizer and scheduler on a real model."""
+    optimizer = make_optimizer(zoo.create_model("mlp"), recipe, CPU)
+    scheduler = make_scheduler(optimizer, recipe, steps_per_epoch)
+    lrs = []
+    for _ in range(recipe.epochs * steps_per_epoch):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+@pytest.mark.parametrize("warmup", [0.1, 0.3, 0.5])
+def test_onecycle_peaks_after_the_warmup_fraction(warmup):
+    recipe = zoo.Recipe(epochs=4, lr=0.02, schedule="onecycle", warmup_fraction=warmup)
+    lrs = lr_curve(recipe, steps_per_epoch=25)
+    peak = max(range(len(lrs)), key=lrs.__getitem__)
+    assert abs(peak - warmup * len(lrs)) <= 1
+    assert lrs[peak] == pytest.approx(0.02)
+    assert lrs[0] == pytest.approx(0.02 / 25)
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+@pytest.mark.parametrize("fraction", [0.01, 0.1])
+def test_the_last_step_ends_near_the_final_lr_fraction(schedule, fraction):
+    recipe = zoo.Recipe(epochs=3, lr=0.05, schedule=schedule, final_lr_fraction=fraction)
+    lrs = lr_curve(recipe, steps_per_epoch=40)
+    # the scheduler reaches the final value one step after the last one trained
+    assert lrs[-1] == pytest.approx(0.05 * fraction, rel=0.05)
+    assert min(lrs[len(lrs) // 2:]) >= 0.05 * fraction * 0.999  # the decay never undershoots it
+
+
+def test_defaults_keep_torchs_onecycle():
+    """Recipes written before the knobs existed train exactly as they did."""
+    recipe = zoo.Recipe(epochs=2, lr=0.01, schedule="onecycle")
+    optimizer = make_optimizer(zoo.create_model("mlp"), recipe, CPU)
+    reference = torch.optim.lr_scheduler.OneCycleLR(
+        torch.optim.SGD(zoo.create_model("mlp").parameters(), lr=0.01), max_lr=0.01, total_steps=2 * 30)
+    ours = make_scheduler(optimizer, recipe, 30)
+    for _ in range(60):
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(reference.get_last_lr()[0], rel=1e-9)
+        optimizer.step()
+        ours.step()
+        reference.optimizer.step()
+        reference.step()
+
+
+@pytest.mark.parametrize("field, value", [("warmup_fraction", 0.0), ("warmup_fraction", 1.0),
+                                          ("final_lr_fraction", 0.0), ("final_lr_fraction", 1.5)])
+def test_recipe_refuses_out_of_range_knobs(field, value):
+    with pytest.raises(SpecError, match=field):
+        zoo.Recipe(**{field: value})
+
+
+def test_train_records_the_knobs_and_refuses_bad_ones(tmp_path):
+    runner = CliRunner()
+    bad = runner.invoke(app, ["train", "mlp", "--warmup-fraction", "1.5", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "warmup_fraction must be in (0, 1)" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+    ok = runner.invoke(app, ["train", "mlp", "--epochs", "1", "--limit", "128", "--threads", "1", "--quiet",
+                             "--warmup-fraction", "0.1", "--final-lr-fraction", "0.05", "--out", str(tmp_path / "r")])
+    assert ok.exit_code == 0, ok.stderr
+    hparams = json.loads((tmp_path / "r" / RUN_FILE).read_text())["hyperparameters"]
+    assert hparams["warmup_fraction"] == 0.1 and hparams["final_lr_fraction"] == 0.05
+
+
+def test_nesterov_reaches_the_optimizer_and_needs_sgd_with_momentum():
+    recipe = zoo.Recipe(optimizer="sgd", momentum=0.9, nesterov=True, lr=0.1)
+    optimizer = make_optimizer(zoo.create_model("mlp"), recipe, CPU)
+    assert optimizer.param_groups[0]["nesterov"] is True
+    for bad in (dict(optimizer="adamw"), dict(optimizer="sgd", momentum=0.0)):
+        with pytest.raises(SpecError, match="nesterov needs the sgd optimizer"):
+            zoo.Recipe(nesterov=True, **bad)
