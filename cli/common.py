@@ -89,3 +89,11 @@ def print_json(data: Any) -> None:
 
 def shape_text(shape) -> str:
     return "-" if shape is None else "x".join(str(d) for d in shape)
+
+
+def warn_chance(health) -> None:
+    """A run at chance level: a yellow warning with this run's likely causes, on stderr."""
+    err.print(f"[bold yellow]warning:[/] {escape(health.message)}", soft_wrap=True)
+    err.print("likely causes:", soft_wrap=True)
+    for cause in health.likely_causes:
+        err.print(f"  - {escape(cause)}", soft_wrap=True)

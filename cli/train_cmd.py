@@ -7,7 +7,9 @@ pipes), only notices and one result line with --quiet. The loop itself
 Folder rule (zoo.train.records): a folder that already holds a run is never
 overwritten silently; --resume continues it, --force starts over.
 Exit codes: 0 done, 1 training failed (e.g. the loss diverged), 2 bad usage,
-130 interrupted by Ctrl-C (state saved, resumable).
+130 interrupted by Ctrl-C (state saved, resumable). A run that finished at chance
+level (zoo.train.health) exits 0 with its weights, but ends with a warning naming
+the likely causes instead of the ✓ line, and run.json records it under "health".
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Optional
 
 import typer
 
-from .common import err, notice, out
+from .common import err, notice, out, warn_chance
 
 PLAIN_EVERY = 10.0  # seconds between progress lines when output is not a terminal
 # Option ranges: beyond these a value is a typo, not a plan (10**9 epochs would run for ever).
@@ -261,6 +263,12 @@ def train(
     if not quiet:
         out.print(summary_table(result))
     acc = f"test accuracy {pct(result.test_accuracy)}" if result.test_accuracy is not None else "done"
+    if result.at_chance:  # finished, but learned nothing: never a plain success
+        warn_chance(result.health)
+        out.print(f"[bold yellow]![/] {name}: {acc} after {plural(result.epoch, 'epoch')} is [bold]chance level[/] "
+                  f"({pct(result.health.chance)} for a guess); weights in {result.weights or result.folder}, "
+                  "recorded as chance-level in run.json", soft_wrap=True, highlight=False)
+        return
     out.print(f"[green]✓[/] {name}: {acc} after {plural(result.epoch, 'epoch')} ({duration(result.wall_time)}); "
               f"weights in {result.weights or result.folder}", soft_wrap=True, highlight=False)
 

@@ -107,6 +107,12 @@ class TrainResult:
     curves: Path | None = None
     notices: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # what run.json holds
+    health: Any = None  # zoo.train.health.Health: whether the finished run learned or stayed at chance
+
+    @property
+    def at_chance(self) -> bool:
+        """Finished, but the test accuracy is at chance level: never report it as a success."""
+        return self.health is not None and self.health.at_chance
 
     @property
     def finished(self) -> bool:

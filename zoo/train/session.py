@@ -30,6 +30,7 @@ from .config import EpochMetrics, TrainConfig, TrainResult
 from .data import RunData, batches_per_epoch, epoch_plan, fits_on_device, iterate, load_run_data, split_bytes
 from .distributed import World
 from .evaluate import evaluate_shard
+from .health import Health, RunFacts, judge, saturating_activations
 from .events import BatchProgress, Callback, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
 from .sanity import check_first_output
 from .optim import current_lr, init_weights, make_optimizer, make_scheduler
@@ -69,6 +70,7 @@ class Session:
         self.sessions = meta.get("sessions", 0) + 1
         self.started_at = meta.get("started_at") or records.now()
         self.notices: list[str] = []
+        self.health: Health | None = None  # the chance-level verdict, once the run has finished
         self.last_checkpoint = _where(self.epoch_done, self.batch_done) if saved else None
 
         watch = CpuWatch()  # how busy other processes keep the CPU while the data loads
@@ -151,6 +153,7 @@ class Session:
             processes=self.world.size, backend=self.world.backend))
         if self.epoch_done >= r.epochs:
             self.notify(f"the run in {self.folder} already finished its {r.epochs} epochs; nothing to resume")
+            self.health = self._judge()
             result = self._result("finished")
             result.weights = self.folder / WEIGHTS_FILE if (self.folder / WEIGHTS_FILE).is_file() else None
             return result
@@ -284,6 +287,7 @@ class Session:
         self.epoch_done = self.recipe.epochs
         if not self.world.main:
             return self._result("finished")
+        self.health = self._judge()
         weights = ckpt.save_weights(self.folder / WEIGHTS_FILE, self.model, {
             "format": "pt", "model": self.spec.name, "dataset": self.data.variant})
         records.write_run_info(self.folder, self._info("finished"))
@@ -295,6 +299,14 @@ class Session:
             except Exception as exc:  # a plot must never cost the user a finished run
                 self.notify(f"could not draw the training curves: {exc}")
         return result
+
+    def _judge(self) -> Health | None:
+        if not self.metrics:
+            return None
+        return judge(RunFacts(
+            model=self.spec.name, num_classes=len(self.data.class_names), test_samples=len(self.data.test),
+            train_samples=len(self.data.train), batches_per_epoch=self.batches, recipe=self.recipe,
+            metrics=self.metrics, saturating=saturating_activations(self.model)))
 
     def _info(self, status: str) -> dict[str, Any]:
         last = self.metrics[-1] if self.metrics else None
@@ -324,6 +336,7 @@ class Session:
             "started_at": self.started_at,
             "updated_at": records.now(),
             "weights": WEIGHTS_FILE if status == "finished" else None,
+            "health": self.health.as_dict() if self.health else None,
         }
 
     def _processes(self) -> dict[str, Any]:
@@ -350,6 +363,7 @@ class Session:
             test_loss=last.test_loss if last else None, wall_time=self.wall_time, device=str(self.device),
             dataset=self.data.name, dataset_variant=self.data.variant,
             checkpoint=self.folder / CHECKPOINT_FILE, notices=list(self.notices), info=self._info(status),
+            health=self.health,
         )
 
 

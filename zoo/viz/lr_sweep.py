@@ -29,7 +29,7 @@ class SweepRun:
     steps: list[float] = field(default_factory=list)  # epoch position, e.g. 1.25 = a quarter into epoch 2
     losses: list[float] = field(default_factory=list)  # mean training loss over the interval ending there
     epochs: list = field(default_factory=list)  # zoo.train EpochMetrics, one per finished epoch
-    status: str = "finished"  # finished | diverged | interrupted
+    status: str = "finished"  # finished | chance level | diverged | interrupted
     error: str = ""
     started: object = None  # the run's zoo.train RunStarted event: dataset, hyperparameters, sizes
 
@@ -121,7 +121,7 @@ def run_sweep(model: str, lrs: Sequence[float], epochs: int, run_folder: str | P
         config = TrainConfig(model=model, lr=lr, epochs=epochs, out=run.folder, force=True, **train_options)
         try:
             result = train(config, forward)
-            run.status = result.status
+            run.status = "chance level" if result.at_chance else result.status  # finished, learned nothing
         except TrainingError as exc:
             run.status, run.error = "diverged", str(exc)
         runs.append(run)
