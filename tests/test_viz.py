@@ -283,7 +283,9 @@ def test_lr_sweep_trains_each_lr_and_plots(workdir):
     assert (sweep / "lr-0.05" / "model.safetensors").is_file()
     assert (sweep / "lr-0.001" / "metrics.csv").is_file()
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 3}
-    assert "finished" in rows["0.05"] and "finished" in rows["0.001"]
+    for lr in ("0.05", "0.001"):  # finished, and at chance level exactly when run.json says so
+        verdict = json.loads((sweep / f"lr-{lr}" / "run.json").read_text())["health"]["verdict"]
+        assert ("chance level" in rows[lr]) == (verdict == "chance-level") and "diverged" not in rows[lr]
     assert "diverged" in rows["1e+09"]  # the loss blew up: kept in the table, not a crash
     assert "runs/lenet5/lr-sweep.png" in result.output
     assert_picture(workdir / "runs" / "lenet5" / "lr-sweep.png", size=(1430, 572))

@@ -86,11 +86,27 @@ def trace(module: nn.Module, spec: ModelSpec, options: ExportOptions):
     batch = options.static_batch or 2
     example = example_input(spec, batch, options.raw_input)
     dynamic = None if options.static_batch else ({0: torch.export.Dim(BATCH_AXIS)},)
+    check_forward(module, spec, example)
     try:
         with captured(), torch.no_grad():
             return torch.export.export(module, (example,), dynamic_shapes=dynamic, strict=False)
     except Exception as exc:  # torch.export raises many unrelated types
         raise ExportError(diagnose.explain_trace_failure(exc, module)) from None
+
+
+def check_forward(module: nn.Module, spec: ModelSpec, example: torch.Tensor) -> None:
+    """A model whose plain forward pass already fails (a Linear with the wrong input size)
+    has a shape mistake, not an export problem: name the layer as verify-shapes does."""
+    try:
+        with torch.no_grad():
+            module(example)
+    except Exception as exc:  # the user's model may fail in any way
+        from ..shapes import check_spec
+
+        inner = module.model if isinstance(module, RawInput) else module
+        problem = check_spec(spec, inner).first_problem() or f"forward pass failed: {first_line(exc)}"
+        raise ExportError(f"{problem}; the model fails before export (a shape mismatch, not an export problem): "
+                          f"`zoo verify-shapes {spec.name}` shows every layer") from exc
 
 
 def convert(exported, options: ExportOptions):

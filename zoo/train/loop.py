@@ -18,7 +18,7 @@ import torch
 import zoo
 
 from .. import fileio
-from ..errors import TrainingError, UsageError, ZooError
+from ..errors import SpecError, TrainingError, UsageError, ZooError
 from ..runlock import RunLock
 from ..runs import run_dir
 from . import checkpoint as ckpt
@@ -42,6 +42,7 @@ def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
         return _train_rank(config, on_event, world)
     spec = zoo.get_spec(config.model)
     resolve_recipe(spec, config)  # a bad option is named before anything looks at the run folder
+    check_shapes(spec)  # a model that cannot run fails in one line, before any data is loaded
     folder = fileio.check_folder(run_dir(spec.name, config.out))  # a file in the way: one line, not a traceback
     emit = on_event or _ignore
     with RunLock(folder) as lock:  # one writer per folder, --resume and --force included
@@ -137,6 +138,16 @@ def _run_rank(session: Session, world: dist.World, wipe: bool) -> TrainResult:
         raise TrainingError(f"lost contact with another process of the run (it stopped, was killed or ran out "
                             f"of memory; any message of its own is above); {kept} in {session.folder}: "
                             "continue it with --resume") from exc
+def check_shapes(spec) -> None:
+    """Run verify-shapes' forward pass of one example first: a layer that does not fit
+    (a Linear with the wrong input size) becomes one sentence naming it, not a traceback
+    from inside the training loop. The caller's random state is left as it was."""
+    from ..shapes import check_spec
+
+    with torch.random.fork_rng(devices=[]):
+        report = check_spec(spec)
+    if report.error:
+        raise SpecError(f"{spec.name}: {report.error}; `zoo verify-shapes {spec.name}` shows every layer's shape")
 
 
 def _ignore(event) -> None:
