@@ -206,6 +206,9 @@ def train(
                                         "is per process)."),
     sync_bn: bool = typer.Option(False, "--sync-bn", help="With several processes: BatchNorm statistics over "
                                  "all of them (SyncBatchNorm) instead of rank 0's."),
+    checkpoint_every: str = typer.Option("30s", "--checkpoint-every", help="Save the resumable state every N "
+                                         "epochs (e.g. 1) or at the first epoch end N seconds after the last "
+                                         "save (e.g. 30s); always at the end and on Ctrl-C."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only notices and the result line."),
 ) -> None:
     """Train a model: progress per epoch, then weights, run.json, metrics.csv, curves.png and a checkpoint."""
@@ -242,7 +245,7 @@ def train(
         momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, init=init, label_smoothing=label_smoothing,
         warmup_fraction=warmup_fraction, final_lr_fraction=final_lr_fraction, seed=seed,
         dataset=dataset, data_dir=data_dir, offline=offline, out=out_dir, device=device, resume=resume,
-        force=force, limit=limit, augment=augment, threads=threads, sync_bn=sync_bn,
+        force=force, limit=limit, augment=augment, threads=threads, sync_bn=sync_bn, checkpoint_every=checkpoint_every,
         launch_command=launch_command(world))
     try:
         with TrainDisplay(quiet=quiet) as display:

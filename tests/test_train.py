@@ -74,14 +74,14 @@ def test_cli_train_writes_the_run_folder(tmp_path):
     info = json.loads((folder / RUN_FILE).read_text())
     assert info["model"] == "lenet5" and info["plugin"] == "zoo" and info["plugin_version"]
     assert info["dataset"] == "mnist" and info["dataset_variant"] == "mnist-sample"
-    assert info["status"] == "finished" and info["epochs_completed"] == 2 and len(info["metrics"]) == 2
+    assert info["status"] == "finished" and info["epochs_completed"] == 2 and info["metrics_file"] == METRICS_FILE
     assert info["hyperparameters"]["epochs"] == 2 and info["hyperparameters"]["batch_size"] == 64
     assert info["hyperparameters"]["optimizer"] == zoo.get_spec("lenet5").recipe.optimizer
     assert info["seed"] == 0 and info["device"] == "cpu" and info["limit"] == 256 and info["threads"] == 1
     assert info["train_samples"] == 256 and info["test_samples"] == 256
     assert info["augment"] is zoo.get_spec("lenet5").train_transforms.augments  # what the spec declares
     assert info["versions"]["torch"] == torch.__version__
-    assert 0 <= info["test_accuracy"] <= 1 and info["test_accuracy"] == info["metrics"][-1]["test_acc"]
+    assert 0 <= info["test_accuracy"] <= 1 and info["test_accuracy"] == info["last_epoch"]["test_acc"]
     assert info["wall_time_seconds"] > 0
 
     with open(folder / METRICS_FILE, newline="") as fh:

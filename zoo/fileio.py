@@ -133,3 +133,19 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, data: object) -> None:
     write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def append_text(path: str | Path, text: str) -> None:
+    """Append to a file this run created (metrics.csv grows one row per epoch: O(1) per row,
+    however long the run). A link in its place is refused, never followed."""
+    flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise OutputError(_cannot_write(Path(path), exc)) from exc
+    try:
+        os.write(fd, text.encode("utf-8"))
+    except OSError as exc:
+        raise OutputError(_cannot_write(Path(path), exc)) from exc
+    finally:
+        os.close(fd)

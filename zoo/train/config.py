@@ -47,6 +47,7 @@ class TrainConfig:
     eval_batch_size: int = 1024
     data_on_device: bool | None = None  # None: keep the dataset on the device when it fits
     threads: int | None = None  # CPU threads; None: the free cores (zoo.train.threads), or the saved count on resume
+    checkpoint_every: str = "30s"  # "N" epochs or "Ns" seconds; also at the end and on Ctrl-C
     curves: bool = True  # write curves.png at the end (zoo.viz.curves)
     handle_sigint: bool = True  # Ctrl-C (or SIGTERM) finishes the batch, saves and returns "interrupted"
     sync_bn: bool = False  # several processes: SyncBatchNorm (batch statistics over all of them)
@@ -68,6 +69,42 @@ def resolve_recipe(spec: ModelSpec, config: TrainConfig) -> Recipe:
     if config.limit is not None and config.limit < 1:
         raise UsageError(f"invalid training option: limit must be >= 1, got {config.limit}")
     return recipe
+
+
+@dataclass(frozen=True)
+class CheckpointEvery:
+    """How often the resumable state (and run.json) is rewritten: every `epochs` epochs,
+    or at the first epoch end `seconds` after the last save. Always at the end of the run
+    and on Ctrl-C. A time interval keeps a run of 5,000 tiny epochs from spending its
+    time rewriting checkpoints, while a run of long epochs still saves after each one."""
+
+    epochs: int | None = None
+    seconds: float | None = None
+
+    @classmethod
+    def parse(cls, text: str | int) -> "CheckpointEvery":
+        raw = str(text).strip().lower()
+        try:
+            if raw.endswith("s"):
+                seconds = float(raw[:-1])
+                if seconds >= 0 and seconds == seconds and seconds != float("inf"):
+                    return cls(seconds=seconds)
+            else:
+                epochs = int(raw)
+                if epochs >= 1:
+                    return cls(epochs=epochs)
+        except ValueError:
+            pass
+        raise UsageError(f"--checkpoint-every {text!r}: give a number of epochs (e.g. 1) or of seconds "
+                         "(e.g. 30s)")
+
+    def due(self, epochs_since: int, seconds_since: float) -> bool:
+        if self.epochs is not None:
+            return epochs_since >= self.epochs
+        return seconds_since >= (self.seconds or 0.0)
+
+    def __str__(self) -> str:
+        return f"{self.epochs} epoch(s)" if self.epochs is not None else f"{self.seconds:g}s"
 
 
 @dataclass(frozen=True)

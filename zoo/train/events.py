@@ -63,7 +63,7 @@ class BatchProgress:
 class EpochEnded:
     metrics: EpochMetrics
     epochs: int
-    checkpoint: Path
+    checkpoint: Path | None  # None when no checkpoint was due (--checkpoint-every)
 
 
 @dataclass(frozen=True)

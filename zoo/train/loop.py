@@ -24,7 +24,7 @@ from ..runs import run_dir
 from . import checkpoint as ckpt
 from . import distributed as dist
 from . import records
-from .config import TrainConfig, TrainResult, resolve_recipe
+from .config import CheckpointEvery, TrainConfig, TrainResult, resolve_recipe
 from .events import Callback, Notice
 from .launch import LAUNCH_ENV
 from .session import Session, StopFlag
@@ -42,6 +42,7 @@ def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
         return _train_rank(config, on_event, world)
     spec = zoo.get_spec(config.model)
     resolve_recipe(spec, config)  # a bad option is named before anything looks at the run folder
+    CheckpointEvery.parse(config.checkpoint_every)
     check_shapes(spec)  # a model that cannot run fails in one line, before any data is loaded
     folder = fileio.check_folder(run_dir(spec.name, config.out))  # a file in the way: one line, not a traceback
     emit = on_event or _ignore

@@ -73,15 +73,37 @@ def describe_existing(folder: Path) -> str:
     return f"{info.get('model', '?')} ({info.get('status', '?')}, {done}/{total} epochs)"
 
 
+class CsvLog:
+    """A CSV record that grows by appended rows: writing one costs the same in epoch 5,000
+    as in epoch 1. `start` (re)writes the header and the rows known so far atomically
+    (a new run, or a resumed one trimmed to its checkpoint); `append` adds rows."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...]):
+        self.path, self.columns = path, columns
+
+    def start(self, rows: list[dict[str, Any]] = ()) -> Path:
+        fileio.write_text(self.path, self._lines([dict(zip(self.columns, self.columns))] + list(rows)))
+        return self.path
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            fileio.append_text(self.path, self._lines(rows))
+
+    def _lines(self, rows: list[dict[str, Any]]) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        for row in rows:
+            writer.writerow([_cell(row.get(c, "")) for c in self.columns])
+        return buf.getvalue()
+
+
+def metrics_log(folder: Path) -> CsvLog:
+    return CsvLog(folder / METRICS_FILE, METRICS_COLUMNS)
+
+
 def write_metrics(folder: Path, metrics: list[EpochMetrics]) -> Path:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(METRICS_COLUMNS)
-    for m in metrics:
-        row = m.as_dict()
-        writer.writerow([_cell(row[c]) for c in METRICS_COLUMNS])
-    fileio.write_text(folder / METRICS_FILE, buf.getvalue())
-    return folder / METRICS_FILE
+    """metrics.csv in one go (zoo.train appends to it row by row instead)."""
+    return metrics_log(folder).start([m.as_dict() for m in metrics])
 
 
 def _cell(value: Any) -> str:

@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import TrainingError, ZooError, describe
-from ..runs import CHECKPOINT_FILE, WEIGHTS_FILE
+from ..runs import CHECKPOINT_FILE, METRICS_FILE, WEIGHTS_FILE
 from . import checkpoint as ckpt
 from . import distributed as dist
 from . import records
 from .augment import BatchTransform
-from .config import EpochMetrics, TrainConfig, TrainResult
+from .config import CheckpointEvery, EpochMetrics, TrainConfig, TrainResult
 from .data import RunData, batches_per_epoch, epoch_plan, fits_on_device, iterate, load_run_data, split_bytes
 from .distributed import World
 from .evaluate import evaluate_shard
@@ -72,6 +72,9 @@ class Session:
         self.notices: list[str] = []
         self.health: Health | None = None  # the chance-level verdict, once the run has finished
         self.last_checkpoint = _where(self.epoch_done, self.batch_done) if saved else None
+        self.checkpoint_every = CheckpointEvery.parse(config.checkpoint_every)
+        self.saved_epoch, self.saved_at = self.epoch_done, time.monotonic()
+        self.log = records.metrics_log(folder)  # metrics.csv: the record, one appended row per epoch
 
         watch = CpuWatch()  # how busy other processes keep the CPU while the data loads
         self.data = self._load_data()
@@ -161,6 +164,7 @@ class Session:
             records.clear_run(self.folder)
         if self.world.main:
             self.folder.mkdir(parents=True, exist_ok=True)
+            self.log.start([m.as_dict() for m in self.metrics])  # a resumed run drops rows past its checkpoint
         try:
             for epoch in range(self.epoch_done + 1, r.epochs + 1):
                 finished = self._epoch(epoch)
@@ -223,10 +227,15 @@ class Session:
         m = EpochMetrics(epoch, train_loss, train_acc, test.loss, test.accuracy, current_lr(opt), seconds)
         self.metrics.append(m)
         self.batch_done = 0
-        path = self._save(epoch, 0, None)
         if self.world.main:
-            records.write_metrics(self.folder, self.metrics)
-            records.write_run_info(self.folder, self._info("running"))
+            self.log.append([m.as_dict()])
+        path = None
+        since = (epoch - self.saved_epoch, time.monotonic() - self.saved_at)
+        # Every process must take part in a save (a collective): a distributed run saves every epoch.
+        if self.world.many or epoch == r.epochs or self.stop.requested or self.checkpoint_every.due(*since):
+            path = self._save(epoch, 0, None)
+            if self.world.main:
+                records.write_run_info(self.folder, self._info("running"))
         self.emit(EpochEnded(m, r.epochs, path))
         return True
 
@@ -265,6 +274,7 @@ class Session:
                 state |= {"world_size": self.world.size, "rank_rng": rank_rng}
             path = ckpt.save_checkpoint(self.folder, self.model, self.optimizer, self.scheduler, state)
         self.last_checkpoint = _where(epoch, batch)
+        self.saved_epoch, self.saved_at = epoch, time.monotonic()
         return path
 
     @property
@@ -276,8 +286,9 @@ class Session:
     def _interrupted(self, epoch: int) -> TrainResult:
         """Stopped by Ctrl-C in `epoch` (its first `batch_done` batches are done, and saved)."""
         self.epoch_done = epoch - 1
+        if self.batch_done == 0 and self.saved_epoch != self.epoch_done:  # stopped between checkpoints
+            self._save(self.epoch_done, 0, None)
         if self.world.main:
-            records.write_metrics(self.folder, self.metrics)
             records.write_run_info(self.folder, self._info("interrupted"))
         path = self.folder / CHECKPOINT_FILE
         self.emit(Interrupted(epoch, self.batch_done, path))
@@ -326,7 +337,8 @@ class Session:
             "data_on_device": self.on_device,
             "versions": records.versions(),
             "epochs_completed": len(self.metrics),
-            "metrics": [m.as_dict() for m in self.metrics],
+            "metrics_file": METRICS_FILE,  # the per-epoch record; run.json keeps the summary
+            "last_epoch": last.as_dict() if last else None,
             "test_accuracy": last.test_acc if last else None,
             "test_loss": last.test_loss if last else None,
             "best_test_accuracy": best.test_acc if best else None,

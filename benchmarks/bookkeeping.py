@@ -1,0 +1,131 @@
+"""What a long run of tiny epochs pays for its bookkeeping (metrics.csv, run.json,
+checkpoints, events), against the epochs' own time.
+
+    .venv/bin/python benchmarks/bookkeeping.py                 # 5,000 epochs, seed 002's set-up
+    .venv/bin/python benchmarks/bookkeeping.py --epochs 500 --checkpoint-every 1
+
+Seed 002's set-up on the bundled MNIST sample: the mlp, one batch of 4,000 images per
+epoch (batch size 4000), SGD at a constant learning rate, no augmentation, so each epoch
+is one optimizer step plus an evaluation of the 1,000 test images: the tiniest epoch
+zoo can run, where bookkeeping weighs the most.
+
+Two timings, side by side in one process, on the same data, threads and seed:
+- bare: the epochs' own work with zoo's own pieces (batch plan, transform, forward,
+  backward, step, evaluation) and nothing else: no files, no events;
+- zoo: `zoo.train.train` as `zoo train` runs it, writing its run folder.
+overhead = zoo / bare - 1. The script also prints zoo's time per epoch over the first
+and the last tenth of the run: constant bookkeeping keeps them equal.
+Other processes skew the numbers: the load average is printed before and after.
+Not a test: nothing here asserts a speed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+import zoo
+from zoo.train import EpochEnded, RunStarted, TrainConfig, train
+from zoo.train.augment import BatchTransform
+from zoo.train.data import epoch_plan, iterate, load_run_data, num_batches
+from zoo.train.evaluate import evaluate
+from zoo.train.optim import make_optimizer
+
+SETUP = dict(model="mlp", dataset="mnist-sample", batch_size=4000, optimizer="sgd", lr=0.1, momentum=0.0,
+             weight_decay=0.0, schedule="constant", label_smoothing=0.0, augment=False, seed=0, device="cpu")
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split(" ")[0] if Path("/proc/loadavg").exists() else "?"
+
+
+def bare(epochs: int, threads: int) -> float:
+    """The epochs' own work, nothing else; seconds."""
+    torch.set_num_threads(threads)
+    spec = zoo.get_spec(SETUP["model"])
+    data = load_run_data(spec, SETUP["dataset"], None, True, None, 0)
+    tf = BatchTransform(spec.train_transforms.__class__(spec.train_transforms.mean, spec.train_transforms.std),
+                        torch.device("cpu"))
+    eval_tf = BatchTransform(spec.eval_transforms, torch.device("cpu"))
+    torch.manual_seed(0)
+    model = spec.builder()
+    recipe = zoo.Recipe(epochs=epochs, batch_size=SETUP["batch_size"], optimizer="sgd", lr=SETUP["lr"],
+                        momentum=0.0, schedule="constant")
+    opt = make_optimizer(model, recipe, torch.device("cpu"))
+    batches = num_batches(len(data.train), recipe.batch_size)
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        order, params = epoch_plan(len(data.train), epoch, 0, tf)
+        model.train()
+        for _, x, y, aug in iterate(data.train, order, params, recipe.batch_size, batches, 0,
+                                    torch.device("cpu"), True):
+            logits = model(tf(x, aug))
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            correct = (logits.detach().argmax(1) == y).sum()  # zoo counts training accuracy too
+            float(loss.detach()), int(correct)  # and reads both back once per epoch
+        evaluate(model, data.test.images, data.test.labels, spec, torch.device("cpu"), 1024, eval_tf)
+    return time.perf_counter() - start
+
+
+def with_zoo(epochs: int, threads: int, checkpoint_every: str, folder: Path) -> tuple[float, list[float]]:
+    """zoo.train.train's time from the start of its first epoch to its return (the bare
+    loop's start-up is not timed either), and the time of each epoch, end to end."""
+    ends: list[float] = []
+    start = 0.0
+
+    def on_event(event):
+        nonlocal start
+        if isinstance(event, RunStarted):
+            start = time.perf_counter()
+        elif isinstance(event, EpochEnded):
+            ends.append(time.perf_counter())
+
+    train(TrainConfig(epochs=epochs, threads=threads, out=folder, force=True, offline=True, curves=False,
+                      checkpoint_every=checkpoint_every, **SETUP), on_event=on_event)
+    return time.perf_counter() - start, [b - a for a, b in zip([start] + ends, ends)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=5000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--checkpoint-every", default="30s", help="as zoo train's option (default 30s)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    import torch._dynamo  # noqa: F401  (the optimizers import it once: start-up, not epochs)
+
+    before = loadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        own = bare(args.epochs, args.threads)
+        total, per_epoch = with_zoo(args.epochs, args.threads, args.checkpoint_every, Path(tmp) / "run")
+    tenth = max(1, len(per_epoch) // 10)
+    result = {
+        "epochs": args.epochs, "threads": args.threads, "checkpoint_every": args.checkpoint_every,
+        "bare_seconds": round(own, 2), "zoo_seconds": round(total, 2), "overhead": round(total / own - 1, 4),
+        "zoo_ms_per_epoch_first_tenth": round(1000 * statistics.median(per_epoch[:tenth]), 3),
+        "zoo_ms_per_epoch_last_tenth": round(1000 * statistics.median(per_epoch[-tenth:]), 3),
+        "loadavg_before": before, "loadavg_after": loadavg(),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{args.epochs:,} epochs of {SETUP['model']} (batch {SETUP['batch_size']}, one step each), "
+          f"{args.threads} thread(s), checkpoint every {args.checkpoint_every}")
+    print(f"  epochs' own work (bare loop): {own:8.2f} s")
+    print(f"  zoo train (run folder):       {total:8.2f} s   overhead {100 * (total / own - 1):+.1f}%")
+    print(f"  zoo ms/epoch, first tenth {result['zoo_ms_per_epoch_first_tenth']:.2f}, "
+          f"last tenth {result['zoo_ms_per_epoch_last_tenth']:.2f} (medians)")
+    print(f"  load average {before} before, {result['loadavg_after']} after (other processes share the CPU)")
+
+
+if __name__ == "__main__":
+    main()
