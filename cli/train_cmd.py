@@ -119,6 +119,16 @@ class TrainDisplay:
             self.last_plain = time.monotonic()
             self.print(f"  epoch {e.epoch} batch {e.batch}/{e.batches}  {stats}  {e.samples_per_second:,.0f} img/s")
 
+    def on_BatchLogged(self, e) -> None:
+        """--log-every N: one line per N batches, as the tutorials print them, and the bar shows it."""
+        m = e.metrics
+        stats = f"last {m.samples:,} images: loss {m.train_loss:.4f} acc {pct(m.train_acc)}"
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, stats=stats)
+        if not self.quiet:
+            self.print(f"  \\[epoch {m.epoch}, batch {m.batch:>{len(str(e.batches))}}/{e.batches}] "
+                       f"loss {m.train_loss:.4f}  acc {pct(m.train_acc)}")
+
     def on_EpochEnded(self, e) -> None:
         if self.progress is not None and self.task is not None:
             self.progress.remove_task(self.task)
@@ -206,6 +216,8 @@ def train(
                                         "is per process)."),
     sync_bn: bool = typer.Option(False, "--sync-bn", help="With several processes: BatchNorm statistics over "
                                  "all of them (SyncBatchNorm) instead of rank 0's."),
+    log_every: Optional[int] = typer.Option(None, "--log-every", min=1, help="Also record the training loss "
+                                            "and accuracy every N batches (batches.csv, printed and plotted)."),
     checkpoint_every: str = typer.Option("30s", "--checkpoint-every", help="Save the resumable state every N "
                                          "epochs (e.g. 1) or at the first epoch end N seconds after the last "
                                          "save (e.g. 30s); always at the end and on Ctrl-C."),
@@ -246,7 +258,7 @@ def train(
         warmup_fraction=warmup_fraction, final_lr_fraction=final_lr_fraction, seed=seed,
         dataset=dataset, data_dir=data_dir, offline=offline, out=out_dir, device=device, resume=resume,
         force=force, limit=limit, augment=augment, threads=threads, sync_bn=sync_bn, checkpoint_every=checkpoint_every,
-        launch_command=launch_command(world))
+        launch_command=launch_command(world), log_every=log_every)
     try:
         with TrainDisplay(quiet=quiet) as display:
             result = run_training(config, on_event=display)

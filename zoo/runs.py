@@ -3,6 +3,7 @@
     runs/NAME/model.safetensors     final weights (safetensors, never pickle)
     runs/NAME/run.json              what was trained, how, and how well
     runs/NAME/metrics.csv           one row per epoch
+    runs/NAME/batches.csv           one row per N batches (zoo train --log-every N)
     runs/NAME/checkpoint.safetensors + checkpoint.json   resumable state
 """
 from __future__ import annotations
@@ -20,6 +21,8 @@ METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 CHECKPOINT_STATE_FILE = "checkpoint.json"
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+BATCHES_FILE = "batches.csv"  # with --log-every N: training loss and accuracy every N batches
+BATCH_COLUMNS = ("epoch", "batch", "step", "samples", "train_loss", "train_acc", "lr")
 
 
 def run_dir(name: str, out: str | Path | None = None) -> Path:

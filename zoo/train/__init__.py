@@ -12,12 +12,12 @@ from __future__ import annotations
 from .augment import AugmentParams, BatchTransform
 from .config import EpochMetrics, TrainConfig, TrainResult
 from .evaluate import EvalResult, evaluate
-from .events import BatchProgress, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
+from .events import BatchLogged, BatchProgress, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
 from .loop import pick_device, train
 from .settings import RunSettings
 
 __all__ = [
     "TrainConfig", "RunSettings", "TrainResult", "EpochMetrics", "train", "evaluate", "EvalResult", "pick_device",
     "BatchTransform", "AugmentParams",
-    "Notice", "RunStarted", "EpochStarted", "BatchProgress", "EpochEnded", "Interrupted",
+    "Notice", "RunStarted", "EpochStarted", "BatchProgress", "BatchLogged", "EpochEnded", "Interrupted",
 ]

@@ -60,6 +60,14 @@ class BatchProgress:
 
 
 @dataclass(frozen=True)
+class BatchLogged:
+    """With --log-every N: the mean training loss and accuracy over the last N batches."""
+
+    metrics: Any  # zoo.train.batchlog.BatchMetrics
+    batches: int  # per epoch
+
+
+@dataclass(frozen=True)
 class EpochEnded:
     metrics: EpochMetrics
     epochs: int
@@ -73,5 +81,5 @@ class Interrupted:
     checkpoint: Path
 
 
-Event = Notice | RunStarted | EpochStarted | BatchProgress | EpochEnded | Interrupted
+Event = Notice | RunStarted | EpochStarted | BatchProgress | BatchLogged | EpochEnded | Interrupted
 Callback = Callable[[Event], None]

@@ -43,6 +43,8 @@ def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
     spec = zoo.get_spec(config.model)
     resolve_recipe(spec, config)  # a bad option is named before anything looks at the run folder
     CheckpointEvery.parse(config.checkpoint_every)
+    if config.log_every is not None and config.log_every < 1:
+        raise UsageError(f"--log-every must be >= 1 (batches), got {config.log_every}")
     check_shapes(spec)  # a model that cannot run fails in one line, before any data is loaded
     folder = fileio.check_folder(run_dir(spec.name, config.out))  # a file in the way: one line, not a traceback
     emit = on_event or _ignore

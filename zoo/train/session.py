@@ -31,7 +31,8 @@ from .data import RunData, batches_per_epoch, epoch_plan, fits_on_device, iterat
 from .distributed import World
 from .evaluate import evaluate_shard
 from .health import Health, RunFacts, judge, saturating_activations
-from .events import BatchProgress, Callback, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
+from .batchlog import BatchLog
+from .events import BatchLogged, BatchProgress, Callback, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
 from .sanity import check_first_output
 from .optim import current_lr, init_weights, make_optimizer, make_scheduler
 from .settings import RunSettings
@@ -75,6 +76,7 @@ class Session:
         self.checkpoint_every = CheckpointEvery.parse(config.checkpoint_every)
         self.saved_epoch, self.saved_at = self.epoch_done, time.monotonic()
         self.log = records.metrics_log(folder)  # metrics.csv: the record, one appended row per epoch
+        self.batch_log = None  # batches.csv, with --log-every N
 
         watch = CpuWatch()  # how busy other processes keep the CPU while the data loads
         self.data = self._load_data()
@@ -84,6 +86,8 @@ class Session:
                                        dataclasses.replace(declared, crop_padding=0, hflip=False), device)
         self.eval_tf = BatchTransform(spec.eval_transforms, device)
         self.batches = batches_per_epoch(world, len(self.data.train), self.recipe.batch_size)
+        if config.log_every and not world.many:  # batch rows: one process's own sums (single-process runs)
+            self.batch_log = BatchLog(folder, config.log_every, self.batches)
         with _own_rng(device):  # model init draws from the global RNG; the caller's is put back after
             torch.manual_seed(self.seed)
             model = spec.build()
@@ -165,6 +169,8 @@ class Session:
         if self.world.main:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.log.start([m.as_dict() for m in self.metrics])  # a resumed run drops rows past its checkpoint
+            if self.batch_log is not None:
+                self.batch_log.start(self.epoch_done, self.batch_done)
         try:
             for epoch in range(self.epoch_done + 1, r.epochs + 1):
                 finished = self._epoch(epoch)
@@ -194,6 +200,8 @@ class Session:
         order = order.to(self.device) if self.on_device else order
         acc = Accumulators(self.device, self.partial if start else None, self.world)
         self.partial = None
+        if self.batch_log is not None:
+            self.batch_log.start_epoch(*acc.totals())
         self.emit(EpochStarted(epoch, r.epochs, self.batches, start, current_lr(opt), model))
         every = max(1, self.batches // PROGRESS_UPDATES)
         stepped = r.schedule != "constant"  # a constant schedule's step only costs time
@@ -213,7 +221,11 @@ class Session:
             read = done % every == 0 or done == self.batches
             if read:
                 self._progress(epoch, done, acc, t0)
+            if self.batch_log is not None and self.batch_log.due(done):
+                self._log_batches(epoch, done, acc)
             if self._stop_agreed(read) and done < self.batches:
+                if self.batch_log is not None:
+                    self.batch_log.flush()
                 self._save(epoch - 1, done, acc.state(time.perf_counter() - t0))
                 self.batch_done = done
                 return False
@@ -229,6 +241,8 @@ class Session:
         self.batch_done = 0
         if self.world.main:
             self.log.append([m.as_dict()])
+        if self.batch_log is not None:
+            self.batch_log.flush()
         path = None
         since = (epoch - self.saved_epoch, time.monotonic() - self.saved_at)
         # Every process must take part in a save (a collective): a distributed run saves every epoch.
@@ -245,6 +259,12 @@ class Session:
         samples = min(done * self.recipe.batch_size * self.world.size, len(self.data.train))
         self.emit(BatchProgress(epoch, done, self.batches, samples, loss, accuracy,
                                 acc.session_samples * self.world.size / elapsed, current_lr(self.optimizer)))
+
+    def _log_batches(self, epoch: int, done: int, acc: "Accumulators") -> None:
+        self._check_finite(epoch, done, acc)
+        row = self.batch_log.add(epoch, done, *acc.totals(), current_lr(self.optimizer))
+        if row is not None:
+            self.emit(BatchLogged(row, self.batches))
 
     def _check_finite(self, epoch: int, done: int, acc: "Accumulators") -> tuple[float, float]:
         loss, accuracy = acc.read()  # over all processes
@@ -415,6 +435,10 @@ class Accumulators:
         loss_sum, correct, samples = self.totals()
         n = max(samples, 1)
         return loss_sum / n, correct / n
+
+    def totals(self) -> tuple[float, int, int]:
+        """(loss sum, correct, samples) so far this epoch: one host read."""
+        return float(self.loss_sum), int(self.correct), self.samples
 
     def state(self, seconds: float) -> dict:
         loss_sum, correct, samples = self.totals()

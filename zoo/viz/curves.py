@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 from .. import safeio
-from ..runs import METRICS_COLUMNS, METRICS_FILE, read_run_info
+from ..runs import BATCH_COLUMNS, BATCHES_FILE, METRICS_COLUMNS, METRICS_FILE, read_run_info
 from ._figure import new_figure, save_png, styled
 
 CURVES_FILE = "curves.png"
@@ -66,6 +66,39 @@ def read_metrics(path: str | Path) -> Metrics:
     return Metrics(**{c: [_number(r.get(c)) for r in rows] for c in METRICS_COLUMNS})
 
 
+@dataclass
+class BatchCurve:
+    """batches.csv (zoo train --log-every N): x in epochs (1.5 = half-way through epoch 2)."""
+
+    x: list[float]
+    train_loss: list[float]
+    train_acc: list[float]
+    lr: list[float]
+    every: int  # batches per row
+
+
+def read_batches(path: str | Path) -> BatchCurve | None:
+    """batches.csv as a curve, or None when it is absent or unreadable (the epoch curves still draw)."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_file() or path.stat().st_size > 256 * 1024 * 1024:
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = [{c: float(r[c]) for c in BATCH_COLUMNS} for r in csv.DictReader(fh)]
+    except (OSError, ValueError, KeyError, TypeError, csv.Error, UnicodeDecodeError):
+        return None
+    if not rows:
+        return None
+    # Batches per epoch: the last row of every complete epoch is at its last batch.
+    per_epoch = max(r["batch"] for r in rows if r["epoch"] == rows[0]["epoch"])
+    done = [r for r in rows if r["epoch"] > rows[0]["epoch"]]
+    if done:
+        per_epoch = (done[0]["step"] - done[0]["batch"]) / (done[0]["epoch"] - 1)
+    every = int(rows[1]["step"] - rows[0]["step"]) if len(rows) > 1 else int(rows[0]["batch"])
+    return BatchCurve([r["step"] / max(per_epoch, 1) for r in rows], [r["train_loss"] for r in rows],
+                      [r["train_acc"] for r in rows], [r["lr"] for r in rows], max(every, 1))
+
+
 def _as_percent(values: list[float]) -> list[float]:
     """Accuracies may be stored as fractions (0.97) or percentages (97.0); plot percentages."""
     finite = [v for v in values if not math.isnan(v)]
@@ -83,9 +116,12 @@ def _line(ax, x, y, label, color, many: bool) -> None:
     ax.plot(x, y, label=label, color=color, marker="o" if not many else None, markersize=5, linewidth=2)
 
 
-def plot_curves(m: Metrics, path: str | Path, title: str, train_label: str = "train") -> Path:
-    """Three panels: loss (train/test), accuracy (train/test), learning rate."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+def plot_curves(m: Metrics, path: str | Path, title: str, train_label: str = "train",
+                batches: BatchCurve | None = None) -> Path:
+    """Three panels: loss (train/test), accuracy (train/test), learning rate. With
+    `batches` (--log-every N) the training curves are drawn every N batches, so even a
+    one-epoch run shows how it learned; test points stay per epoch."""
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
 
     many = len(m) > 25
     show_lr = _has_data(m.lr)
@@ -93,38 +129,80 @@ def plot_curves(m: Metrics, path: str | Path, title: str, train_label: str = "tr
         fig = new_figure(15 if show_lr else 11, 4.6)
         axes = fig.subplots(1, 3 if show_lr else 2, width_ratios=[1, 1, 0.7] if show_lr else None)
         loss_ax, acc_ax = axes[0], axes[1]
-        _line(loss_ax, m.epoch, m.train_loss, train_label, TRAIN_COLOR, many)
+        if batches is not None:
+            every = f"every {batches.every} batch{'es' if batches.every != 1 else ''}"
+            dense = len(batches.x) > 25
+            _line(loss_ax, batches.x, batches.train_loss, f"{train_label}, {every}", TRAIN_COLOR, dense)
+            _line(acc_ax, batches.x, _as_percent(batches.train_acc), f"train, {every}", TRAIN_COLOR, dense)
+        else:
+            _line(loss_ax, m.epoch, m.train_loss, train_label, TRAIN_COLOR, many)
         if _has_data(m.test_loss):
-            _line(loss_ax, m.epoch, m.test_loss, "test", TEST_COLOR, many)
+            _line(loss_ax, m.epoch, m.test_loss, "test (end of epoch)" if batches else "test", TEST_COLOR, many)
         loss_ax.set(title="Loss (cross-entropy)", xlabel="epoch", ylabel="loss")
-        if _has_data(m.train_acc):
+        if batches is None and _has_data(m.train_acc):
             _line(acc_ax, m.epoch, _as_percent(m.train_acc), "train", TRAIN_COLOR, many)
         if _has_data(m.test_acc):
             test_acc = _as_percent(m.test_acc)
-            _line(acc_ax, m.epoch, test_acc, "test", TEST_COLOR, many)
+            _line(acc_ax, m.epoch, test_acc, "test (end of epoch)" if batches else "test", TEST_COLOR, many)
             _mark_best(acc_ax, m.epoch, test_acc)
         acc_ax.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
-        acc_ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        _widen(acc_ax, 5.0, 0.0, 100.0)  # at least 5 points tall: flat 10% reads "10%", not "10% 10% 10%"
+        _widen(loss_ax, 0.1, 0.0, None)
+        acc_ax.yaxis.set_major_formatter(PercentFormatter(decimals=0 if _span(acc_ax) >= 5 else 1))
         for ax in (loss_ax, acc_ax):
             ax.legend(loc="best", fontsize=10)
         if show_lr:
             lr_ax = axes[2]
-            lr_ax.plot(m.epoch, m.lr, color="tab:green", marker="o" if not many else None, linewidth=2)
-            lr_ax.set(title="Learning rate (end of epoch)", xlabel="epoch", ylabel="learning rate")
+            lr_x, lr_y = (batches.x, batches.lr) if batches else (m.epoch, m.lr)
+            lr_ax.plot(lr_x, lr_y, color="tab:green", marker="o" if len(lr_x) <= 25 else None, linewidth=2)
+            lr_ax.set(title="Learning rate" if batches else "Learning rate (end of epoch)", xlabel="epoch",
+                      ylabel="learning rate")
             # Plain numbers per tick: a '1e-3' offset label would collide with the title.
             lr_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
-            finite = [v for v in m.lr if not math.isnan(v)]
+            finite = [v for v in lr_y if not math.isnan(v)]
             if max(finite) - min(finite) <= 1e-9 * max(abs(max(finite)), 1e-30):
                 lr_ax.set_ylim(0, max(finite) * 1.5 or 1)  # a constant lr: show it as a flat line, not noise ticks
+        last = max([len(m)] + ([math.ceil(batches.x[-1])] if batches else []))
         for ax in axes:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            _epoch_axis(ax, last)
         fig.suptitle(title, fontsize=14, fontweight="bold")
         return save_png(fig, path)
 
 
+def _span(ax) -> float:
+    low, high = ax.get_ylim()
+    return high - low
+
+
+def _widen(ax, minimum: float, floor: float | None, ceiling: float | None) -> None:
+    """Give a nearly flat curve a readable y range (at least `minimum` tall, kept within bounds)."""
+    low, high = ax.get_ylim()
+    if high - low >= minimum:
+        return
+    middle = (low + high) / 2
+    low, high = middle - minimum / 2, middle + minimum / 2
+    if floor is not None and low < floor:
+        low, high = floor, floor + minimum
+    if ceiling is not None and high > ceiling:
+        low, high = ceiling - minimum, ceiling
+    ax.set_ylim(low, high)
+
+
+def _epoch_axis(ax, epochs: int) -> None:
+    """x from 0 to the last epoch for any length: one epoch reads 0..1 (not 0.945..1.05),
+    5,000 read 0, 1,000, 2,000, ... with no labels running together."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.set_xlim(0, max(epochs, 1) * 1.02)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=epochs > 1, min_n_ticks=2))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if float(v).is_integer() else f"{v:g}"))
+
+
 def _mark_best(ax, epochs: list[float], acc: list[float]) -> None:
     """Annotate the best test accuracy: the number a learner looks for first."""
-    best_acc, best_epoch = max((a, e) for e, a in zip(epochs, acc) if not math.isnan(a))
+    # The first epoch of a tie, as the terminal's summary and run.json name it.
+    best_acc, best_epoch = max(((a, -e) for e, a in zip(epochs, acc) if not math.isnan(a)))
+    best_epoch = -best_epoch
     ax.plot([best_epoch], [best_acc], linestyle="none", marker="*", markersize=16, color="tab:red", zorder=5,
             label=f"best test {best_acc:.2f}% (epoch {best_epoch:g})")
 
@@ -157,4 +235,5 @@ def write_curves(run_folder: str | Path, out: str | Path | None = None) -> Path:
     run_folder = Path(run_folder)
     metrics = read_metrics(run_folder / METRICS_FILE)
     target = Path(out) if out is not None else run_folder / CURVES_FILE
-    return plot_curves(metrics, target, curves_title(run_folder), train_loss_label(run_folder))
+    return plot_curves(metrics, target, curves_title(run_folder), train_loss_label(run_folder),
+                       read_batches(run_folder / BATCHES_FILE))
