@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import escape, notice, out, print_json, registry
+from .common import escape, notice, out, print_json, registry, run_spec
 from .verify_cmd import check_provider, status
 
 BUSY_LOAD = 0.25  # per core: above it, someone else is computing too
@@ -29,7 +29,7 @@ def bench(
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Median latency (batch 1) and throughput (batch 256) of eager PyTorch and ONNX Runtime, with their ratio."""
-    spec = registry().get_spec(name)
+    spec = run_spec(name, weights, untrained=untrained)
     check_provider(provider)
     from zoo.onnx import pipeline
     from zoo.onnx.bench import BenchSettings, benchmark

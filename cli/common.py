@@ -82,6 +82,19 @@ def model_warning(exc) -> None:
     err.print(f"[yellow]warning:[/] {escape(str(exc))}", soft_wrap=True)
 
 
+def run_spec(name: str, weights=None, out=None, untrained: bool = False):
+    """The model as the run that wrote these weights trained it: its --model-arg builder
+    arguments and --normalize input scale (zoo.variants), so every command rebuilds the
+    same network and feeds it the same pixels. Untrained: the registered spec."""
+    spec = registry().get_spec(name)
+    if untrained:
+        return spec
+    from zoo.runs import weights_path
+    from zoo.variants import spec_for_weights
+
+    return spec_for_weights(spec, weights_path(spec.name, weights, out))
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output goes to stdout untouched by rich."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

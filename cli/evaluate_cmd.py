@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import err, notice, out, print_json, registry
+from .common import err, notice, out, print_json, registry, run_spec
 
 CONFUSION_FILE = "confusion.png"
 
@@ -28,7 +28,7 @@ def evaluate(
     batch_size: int = typer.Option(1024, "--batch-size", min=1, help="Images per forward pass."),
 ) -> None:
     """Evaluate trained weights on the test split: accuracy, loss, per-class accuracy, confusion matrix."""
-    spec = registry().get_spec(name)
+    spec = run_spec(name, weights)
     png = _plot_path(name, plot_out) if plot else None
     from zoo.data.resolve import load_dataset, locate
     from zoo.runs import load_trained, test_dataset_for, trained_data_dir, weights_path

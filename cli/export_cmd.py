@@ -9,7 +9,7 @@ import typer
 
 from zoo.onnx.defaults import DEFAULT_OPSET
 
-from .common import err, escape, fail, out, print_json, registry
+from .common import err, escape, fail, out, print_json, registry, run_spec
 from .variants_view import show_quantized
 from .verify_cmd import PROVIDER_HELP, check_provider, show_report, status
 
@@ -71,7 +71,7 @@ def export(
     from zoo.onnx.export import ExportOptions
 
     options = ExportOptions(opset=opset, static_batch=static_batch, raw_input=raw_input)  # bad values: one line now
-    spec = registry().get_spec(name)
+    spec = run_spec(name, weights, untrained=untrained)
     check_provider(provider)
     if out_path is not None:  # `--out FILE/x.onnx` fails now, not after the export
         from zoo.fileio import check_folder

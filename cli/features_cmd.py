@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import escape, notice, out, registry
+from .common import escape, notice, out, registry, run_spec
 
 
 def features(
@@ -26,7 +26,7 @@ def features(
 
     if image is not None and index is not None:
         raise UsageError("pass either --image PATH or --index N, not both")
-    spec = registry().get_spec(name)
+    spec = run_spec(name, weights, out_dir)
     import torch
 
     from zoo.images import load_image

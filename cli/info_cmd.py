@@ -1,23 +1,33 @@
 """`zoo info NAME`: a model's spec and its layer table."""
 from __future__ import annotations
 
+from typing import List, Optional
+
 import typer
 
 from .common import fail, out, registry, shape_text
 from .verify_shapes_cmd import layer_table
 
 
-def info(name: str = typer.Argument(..., help="Model name, as `zoo list` shows it.")) -> None:
-    """Show a model's spec (dataset, transforms, recipe, reference) and its layers."""
+def info(
+    name: str = typer.Argument(..., help="Model name, as `zoo list` shows it."),
+    explain: bool = typer.Option(False, "--explain", help="Show how each layer's parameter count comes about, "
+                                 "e.g. 6 x (5 x 5 x 1) + 6 = 156."),
+    model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help="A builder argument as key=value "
+                                                  "(repeatable), as zoo train takes it."),
+) -> None:
+    """Show a model's spec (dataset, transforms, recipes, reference) and its layers."""
     spec = registry().get_spec(name)
+    from rich.markup import escape
     from rich.table import Table
 
-    from zoo.shapes import check_spec
+    from zoo.variants import builder_arguments, parse_model_args, shape_report
 
+    parse_model_args(spec, model_arg)  # an unknown or mistyped argument: one line, before anything else
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    r = spec.recipe
+    arguments = ", ".join(f"{k}={v}" for k, v in builder_arguments(spec).items())
     rows = [
         ("model", f"{spec.name}: {spec.summary}"),
         ("plugin", f"{spec.plugin} {spec.plugin_version}"),
@@ -26,18 +36,42 @@ def info(name: str = typer.Argument(..., help="Model name, as `zoo list` shows i
         ("classes", f"{spec.num_classes}: {', '.join(spec.class_names)}"),
         ("train transforms", _transforms_text(spec.train_transforms)),
         ("eval transforms", _transforms_text(spec.eval_transforms)),
-        ("recipe", f"{r.epochs} epochs, batch {r.batch_size}, {r.optimizer}{' nesterov' if r.nesterov else ''} lr {r.lr:g}"
-                   f"{f' wd {r.weight_decay:g}' if r.weight_decay else ''}, {r.schedule} schedule, {r.init} init"
-                   f"{f', label smoothing {r.label_smoothing:g}' if r.label_smoothing else ''}"),
+        ("recipe", recipe_text(spec.recipe)),
+        ("tutorial recipe", tutorial_text(spec) if spec.tutorial else "- (not from a seed tutorial)"),
+        ("--model-arg", arguments or "- (the builder takes no arguments)"),
         ("reference", spec.reference or "-"),
     ]
     for key, value in rows:
-        facts.add_row(key, value)
+        facts.add_row(key, escape(value))
     out.print(facts)
-    report = check_spec(spec)
-    out.print(layer_table(report))
+    report = shape_report(spec, model_arg)
+    out.print(layer_table(report, explain=explain))
     if report.error:  # the forward pass failed, or the output is not one value per class
         fail(report.first_problem())
+
+
+def recipe_text(r) -> str:
+    init = f"normal init (std {r.init_std:g})" if r.init == "normal" else f"{r.init} init"
+    momentum = f" momentum {r.momentum:g}" if r.optimizer == "sgd" else ""
+    return (f"{r.epochs} epochs, batch {r.batch_size}, {r.optimizer}{' nesterov' if r.nesterov else ''} lr {r.lr:g}"
+            f"{momentum}"
+            f"{f' wd {r.weight_decay:g}' if r.weight_decay else ''}, {r.schedule} schedule, {init}"
+            f"{f', label smoothing {r.label_smoothing:g}' if r.label_smoothing else ''}")
+
+
+def tutorial_text(spec) -> str:
+    """What `zoo train NAME --recipe tutorial` runs, and where it comes from."""
+    from zoo.variants import NORMALIZE_HELP
+
+    t = spec.tutorial
+    parts = [recipe_text(t.recipe), f"on {t.dataset or spec.dataset}", f"inputs: {NORMALIZE_HELP[t.normalize]}",
+             "no augmentation"]
+    if t.log_every:
+        parts.append(f"loss logged every {t.log_every} batches")
+    text = "; ".join(parts) + f"\n{t.source}"
+    if t.notes:
+        text += f"\n{t.notes}"
+    return text + f"\nrun it: zoo train {spec.name} --recipe tutorial"
 
 
 def _transforms_text(t) -> str:

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .common import notice, out, registry
+from .common import notice, out, registry, run_spec
 
 
 def mistakes(
@@ -19,7 +19,7 @@ def mistakes(
     offline: bool = typer.Option(False, "--offline", help="Never download a dataset."),
 ) -> None:
     """Save a grid of misclassified test images, most confident mistakes first, titled predicted / true."""
-    spec = registry().get_spec(name)
+    spec = run_spec(name, weights, out_dir)
     from zoo.data.resolve import load_dataset
     from zoo.runs import load_trained, run_dir, test_dataset_for, weights_path
     from zoo.train import evaluate

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import escape, out, print_json, registry
+from .common import escape, out, print_json, registry, run_spec
 from .verify_cmd import PROVIDER_HELP, check_provider
 
 
@@ -23,7 +23,7 @@ def predict(
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Print the top-k classes with probabilities for each image (ONNX Runtime, or PyTorch with --torch)."""
-    spec = registry().get_spec(name)
+    spec = run_spec(name, weights, untrained=untrained)
     check_provider(provider)
     from zoo.onnx import pipeline
     from zoo.onnx.predict import predict_images, predict_torch

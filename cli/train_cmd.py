@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -53,6 +53,7 @@ class TrainDisplay:
         self.progress = None
         self.task = None
         self.last_plain = 0.0
+        self.logging_batches = False
 
     def __enter__(self) -> "TrainDisplay":
         if self.live and not self.quiet:
@@ -98,11 +99,19 @@ class TrainDisplay:
                           f" momentum {h['momentum']:g}" if h["optimizer"] == "sgd" else "",
                           " nesterov" if h.get("nesterov") else "",
                           f", label smoothing {h['label_smoothing']:g}" if h["label_smoothing"] else ""])
+        init = f"normal init (std {h.get('init_std', 0.01):g})" if h["init"] == "normal" else f"{h['init']} init"
         if e.processes > 1:
             self.print(f"  {e.processes} processes ({e.backend}), batch {h['batch_size']} per process, "
                        f"{h['batch_size'] * e.processes} in all")
         self.print(f"  batch {h['batch_size']}, {h['optimizer']} lr {h['lr']:g}{extras}, {h['schedule']} schedule, "
-                   f"{h['init']} init -> {e.folder}")
+                   f"{init} -> {e.folder}")
+        o = e.options
+        inputs = {"none": "raw 0-255 pixels", "unit": "pixels scaled to 0..1"}.get(o.get("normalize"), "normalised")
+        args = ", ".join(f"{k}={v}" for k, v in (o.get("model_args") or {}).items())
+        self.print(f"  inputs {inputs}, {'augmented' if o.get('augment') else 'no augmentation'}"
+                   + (f", model {args}" if args else "")
+                   + (f", loss logged every {o['log_every']} batches" if o.get("log_every") else ""))
+        self.logging_batches = bool(o.get("log_every"))
 
     def on_EpochStarted(self, e) -> None:
         self.last_plain = time.monotonic()
@@ -115,7 +124,8 @@ class TrainDisplay:
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, completed=e.batch, rate=f"{e.samples_per_second:,.0f} img/s",
                                  stats=stats)
-        elif not self.quiet and time.monotonic() - self.last_plain >= PLAIN_EVERY and e.batch < e.batches:
+        elif (not self.quiet and not self.logging_batches and e.batch < e.batches
+              and time.monotonic() - self.last_plain >= PLAIN_EVERY):  # --log-every prints its own lines
             self.last_plain = time.monotonic()
             self.print(f"  epoch {e.epoch} batch {e.batch}/{e.batches}  {stats}  {e.samples_per_second:,.0f} img/s")
 
@@ -187,7 +197,9 @@ def train(
     nesterov: Optional[bool] = typer.Option(None, "--nesterov/--no-nesterov", help="SGD with Nesterov momentum "
                                             "(default: recipe)."),
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay", min=0.0, help="Weight decay (default: recipe)."),
-    init: Optional[str] = typer.Option(None, "--init", help="default, kaiming or xavier (default: recipe)."),
+    init: Optional[str] = typer.Option(None, "--init", help="default, kaiming, xavier or normal (default: recipe)."),
+    init_std: Optional[float] = typer.Option(None, "--init-std", min=0.0, help="Standard deviation of --init normal "
+                                             "(default: recipe, else 0.01)."),
     label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", min=0.0, max=1.0, help="0 to <1 (default: recipe)."),
     warmup_fraction: Optional[float] = typer.Option(None, "--warmup-fraction", help="onecycle: share of the steps "
                                                     "spent warming up to --lr (default: recipe)."),
@@ -206,6 +218,13 @@ def train(
     force: bool = typer.Option(False, "--force", help="Start over in a folder that already holds a run (deletes it)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Train and test on a random subset of N images each "
                                         "(quick checks)."),
+    normalize: Optional[str] = typer.Option(None, "--normalize", help="Input scale: default (the model's "
+                                            "mean/std), unit (0..1, ToTensor only) or none (raw 0-255 pixels)."),
+    model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help="A builder argument as key=value, "
+                                                  "e.g. hidden=100 or activation=sigmoid (repeatable; `zoo info "
+                                                  "NAME` lists them)."),
+    recipe: str = typer.Option("default", "--recipe", help="default (the model's tuned recipe) or tutorial (the "
+                               "seed tutorial's own set-up; `zoo info NAME` shows it); flags given override it."),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Apply the model's declared "
                                            "augmentation (default) or only normalise."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads per process (default: the "
@@ -254,8 +273,9 @@ def train(
 
     config = TrainConfig(
         model=name, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
-        momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, init=init, label_smoothing=label_smoothing,
-        warmup_fraction=warmup_fraction, final_lr_fraction=final_lr_fraction, seed=seed,
+        momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, init=init, init_std=init_std,
+        label_smoothing=label_smoothing, warmup_fraction=warmup_fraction, final_lr_fraction=final_lr_fraction,
+        seed=seed, normalize=normalize, model_args=model_arg, recipe=recipe,
         dataset=dataset, data_dir=data_dir, offline=offline, out=out_dir, device=device, resume=resume,
         force=force, limit=limit, augment=augment, threads=threads, sync_bn=sync_bn, checkpoint_every=checkpoint_every,
         launch_command=launch_command(world), log_every=log_every)

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import err, fail, out, print_json, registry
+from .common import err, fail, out, print_json, registry, run_spec
 
 PROVIDER_HELP = "ONNX Runtime provider: auto (CUDA when a CUDA device is present), cuda (FAIL if not used), cpu."
 PROVIDERS = ("auto", "cuda", "cpu")
@@ -132,5 +132,6 @@ def _against_torch(spec, path, weights, untrained, provider, atol, rtol, data_di
 
     if spec is None:  # the file says which model it is
         spec = registry().get_spec(read_facts(path).model)
+    spec = run_spec(spec.name, weights, untrained=untrained)  # the run's builder arguments and input scale
     return pipeline.verify_file(spec, resolve(spec, weights, untrained), path, provider, atol, rtol, data_dir,
                                 accuracy=accuracy)

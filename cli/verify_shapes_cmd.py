@@ -10,28 +10,34 @@ from rich.markup import escape
 from .common import err, fail, out, print_json, registry, shape_text
 
 
-def layer_table(report):
+def layer_table(report, explain: bool = False):
+    """One row per layer; `explain` adds how each parameter count comes about."""
     from rich.table import Table
 
     table = Table(title=f"{report.model}: input {shape_text(report.input_shape)}, "
                         f"{report.total_params:,} parameters")
-    for column in ("layer", "type", "k/s/p/d", "formula", "declared", "actual", "params", ""):
+    columns = ["layer", "type", "k/s/p/d", "formula", "declared", "actual", "params"]
+    columns += ["parameter formula", ""] if explain else [""]
+    for column in columns:
         table.add_column(column, justify="right" if column == "params" else "left")
     for layer in report.layers:
         mark = "[green]✓[/]" if layer.ok else "[red]✗[/]"
-        table.add_row(layer.name, layer.kind, layer.settings or "-", layer.formula or "-",
-                      shape_text(layer.declared), shape_text(layer.actual), f"{layer.params:,}", mark)
+        cells = [layer.name, layer.kind, layer.settings or "-", layer.formula or "-",
+                 shape_text(layer.declared), shape_text(layer.actual), f"{layer.params:,}"]
+        cells += [layer.param_formula or "-", mark] if explain else [mark]
+        table.add_row(*cells)
     return table
 
 
-def _check(spec):
-    """The shape report of one model; a model that cannot be built is a failed report, so
-    checking all models still checks all the others."""
+def _check(spec, model_args=None):
+    """The shape report of one model (as these builder arguments build it); a model that
+    cannot be built is a failed report, so checking all models still checks all the others."""
     from zoo.errors import ModelBuildError
-    from zoo.shapes import ShapeReport, check_spec
+    from zoo.shapes import ShapeReport
+    from zoo.variants import shape_report
 
     try:
-        return check_spec(spec)
+        return shape_report(spec, model_args)
     except ModelBuildError as exc:
         return ShapeReport(spec.name, spec.input_shape, error=f"cannot be built: {exc.message}")
 
@@ -39,11 +45,15 @@ def _check(spec):
 def verify_shapes(
     names: Optional[List[str]] = typer.Argument(None, help="Models to check (default: all)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help="A builder argument as key=value "
+                                                  "(repeatable), as zoo train takes it; needs one model NAME."),
 ) -> None:
     """Check every layer's output shape: declared by the plugin, the conv/pool formula, a real forward pass."""
     reg = registry()
     specs = [reg.get_spec(n) for n in names] if names else [reg.models[n] for n in sorted(reg.models)]
-    reports = [_check(spec) for spec in specs]
+    if model_arg and len(specs) != 1:
+        fail("--model-arg applies to one model: name exactly one", 2)
+    reports = [_check(spec, model_arg) for spec in specs]
     if json_output:
         print_json([r.as_dict() for r in reports])
     else:

@@ -43,4 +43,12 @@ def register_models(register):
         eval_transforms=zoo.Transforms(mean=CIFAR10_MEAN, std=CIFAR10_STD),
         recipe=RECIPE,
         reference="PyTorch tutorial 'Training a Classifier' (CIFAR-10)",
+        tutorial=zoo.Tutorial(
+            recipe=zoo.Recipe(epochs=2, batch_size=4, optimizer="sgd", lr=0.001, momentum=0.9,
+                              schedule="constant"),
+            source="PyTorch tutorial 'Training a Classifier': SGD lr 0.001 momentum 0.9, batch 4, 2 epochs, "
+                   "the loss printed every 2,000 mini-batches",
+            log_every=2000,
+            notes="the tutorial normalises with mean 0.5 and std 0.5 per channel; zoo keeps CIFAR-10's own "
+                  "mean and std"),
     ))

@@ -57,4 +57,9 @@ def register_models(register):
         eval_transforms=zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD),
         recipe=RECIPE,
         reference="seed tutorial: a 2-conv CNN on MNIST (conv 16 and 32 channels, 5x5, padding 2)",
+        tutorial=zoo.Tutorial(
+            recipe=zoo.Recipe(epochs=10, batch_size=100, optimizer="adam", lr=0.01, schedule="constant"),
+            source="the 2-conv MNIST CNN tutorial: Adam at lr 0.01, batch 100, 10 epochs, ToTensor() inputs, "
+                   "the loss printed every 100 steps",
+            normalize="unit", log_every=100),
     ))

@@ -8,13 +8,13 @@ from zoo.data.classes import MNIST_CLASSES, MNIST_MEAN, MNIST_STD
 
 
 class MLP(nn.Module):
-    def __init__(self, hidden: int = 30, num_classes: int = 10):
+    def __init__(self, hidden: int = 30, num_classes: int = 10, activation: type[nn.Module] = nn.ReLU):
         super().__init__()
         self.flatten = nn.Flatten()  # (b, 784)
         self.fc1 = nn.Linear(28 * 28, hidden)
-        self.act1 = nn.ReLU()
+        self.act1 = activation()
         self.fc2 = nn.Linear(hidden, hidden)
-        self.act2 = nn.ReLU()
+        self.act2 = activation()
         self.fc3 = nn.Linear(hidden, num_classes)
 
     def forward(self, x):
@@ -54,4 +54,11 @@ def register_models(register):
         eval_transforms=digits,
         recipe=RECIPE,
         reference="seed tutorial: an MLP with two hidden layers of 30 units on MNIST",
+        tutorial=zoo.Tutorial(
+            recipe=zoo.Recipe(epochs=5000, batch_size=4000, optimizer="adam", lr=1e-3, momentum=0.0,
+                              schedule="constant"),
+            source="seed 002: the 784-30-30-10 MLP on raw 0-255 pixels, 5,000 steps of 4,000 images",
+            normalize="none",
+            notes="on the bundled 4,000-image sample one epoch is one step, so 5,000 epochs are the seed's 5,000 "
+                  "steps; the seed's optimizer is not recorded here: zoo uses Adam at lr 0.001"),
     ))

@@ -12,11 +12,11 @@ from __future__ import annotations
 from .errors import ZooError
 from .hookspecs import hookimpl
 from .registry import get_registry, reset_registry
-from .spec import DatasetSpec, ModelSpec, Recipe, Transforms
+from .spec import DatasetSpec, ModelSpec, Recipe, Transforms, Tutorial
 
 __version__ = "0.1.0"
 __all__ = [
-    "DatasetSpec", "ModelSpec", "Recipe", "Transforms", "ZooError", "hookimpl",
+    "DatasetSpec", "ModelSpec", "Recipe", "Transforms", "Tutorial", "ZooError", "hookimpl",
     "list_models", "get_spec", "create_model", "list_datasets", "get_dataset", "list_plugins",
 ]
 

@@ -111,6 +111,27 @@ def _conv_or_pool_rule(module: nn.Module, in_shape: Shape) -> Rule:
     return Rule(settings, formula, (channels, *(a.result() for a in axes)))
 
 
+def param_formula(module: nn.Module) -> str:
+    """How a layer's parameter count comes about, with its numbers: a conv has one
+    kernel (k x k x input channels) per output channel plus one bias each."""
+    total = sum(p.numel() for p in module.parameters(recurse=True))
+    if total == 0:
+        return ""
+    bias = getattr(module, "bias", None)
+    plus = lambda n: f" + {n:,}" if bias is not None else ""  # noqa: E731
+    if isinstance(module, nn.modules.conv._ConvNd):
+        w = module.weight.shape  # (out, in/groups, *kernel); transposed: (in, out/groups, *kernel)
+        kernel = " x ".join(str(k) for k in w[2:])
+        outs, per = (w[0], w[1]) if not module.transposed else (w[1] * module.groups, w[0] // module.groups)
+        return f"{outs:,} x ({kernel} x {per:,}){plus(outs)} = {total:,}"
+    if isinstance(module, nn.Linear):
+        return f"{module.out_features:,} x {module.in_features:,}{plus(module.out_features)} = {total:,}"
+    if isinstance(module, nn.modules.batchnorm._NormBase) and module.affine:
+        return f"2 x {module.num_features:,} (scale and shift per channel) = {total:,}"
+    shapes = " + ".join("x".join(map(str, p.shape)) for p in module.parameters(recurse=True))
+    return f"{shapes} = {total:,}"
+
+
 def _fmt(values: tuple[int, ...], sep: str = ",") -> str:
     return str(values[0]) if len(set(values)) == 1 and sep == "," else sep.join(map(str, values))
 
@@ -151,6 +172,7 @@ class LayerCheck:
     declared: Shape | None = None
     actual: Shape | None = None
     params: int = 0
+    param_formula: str = ""  # e.g. "6 x (5 x 5 x 1) + 6 = 156"
     problem: str | None = None
 
     @property
@@ -242,6 +264,7 @@ def check_model(model: nn.Module, name: str, input_shape: Shape, declared: dict[
 def _check_layer(name: str, module: nn.Module, record, declared: dict[str, Shape]) -> LayerCheck:
     check = LayerCheck(name, type(module).__name__, declared=declared.get(name),
                        params=sum(p.numel() for p in module.parameters(recurse=True)))
+    check.param_formula = param_formula(module)
     if record is None:
         check.problem = f"layer '{name}' is declared but never ran in the forward pass"
         return check

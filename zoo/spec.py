@@ -16,7 +16,7 @@ from .errors import ModelBuildError, SpecError, describe
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "onecycle", "cosine", "step")
-INITS = ("default", "kaiming", "xavier")
+INITS = ("default", "kaiming", "xavier", "normal")
 
 
 def check_name(name: object, what: str) -> str:
@@ -99,6 +99,7 @@ class Recipe:
     # onecycle and cosine: the last step's learning rate as a fraction of lr (torch's
     # OneCycleLR default: lr / 25 / 1e4).
     final_lr_fraction: float = 4e-6
+    init_std: float = 0.01  # the standard deviation of init "normal" (weights ~ N(0, std), biases 0)
 
     def __post_init__(self) -> None:
         _require(isinstance(self.epochs, int) and self.epochs >= 1, f"recipe: epochs must be >= 1, got {self.epochs!r}")
@@ -110,6 +111,8 @@ class Recipe:
         _require(math.isfinite(self.lr) and self.lr > 0, f"recipe: lr must be a positive number, got {self.lr!r}")
         _require(math.isfinite(self.momentum) and math.isfinite(self.weight_decay),
                  f"recipe: momentum and weight_decay must be finite, got {self.momentum!r}, {self.weight_decay!r}")
+        _require(math.isfinite(self.init_std) and self.init_std > 0,
+                 f"recipe: init_std must be a positive number, got {self.init_std!r}")
         _require(0 <= self.label_smoothing < 1, f"recipe: label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         _require(isinstance(self.nesterov, bool), f"recipe: nesterov must be True or False, got {self.nesterov!r}")
         _require(not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
@@ -117,6 +120,32 @@ class Recipe:
         _require(0 < self.warmup_fraction < 1, f"recipe: warmup_fraction must be in (0, 1), got {self.warmup_fraction!r}")
         _require(0 < self.final_lr_fraction <= 1,
                  f"recipe: final_lr_fraction must be in (0, 1], got {self.final_lr_fraction!r}")
+
+
+@dataclass(frozen=True)
+class Tutorial:
+    """The set-up of the seed tutorial a model comes from, so a learner can reproduce it
+    with `zoo train NAME --recipe tutorial`: its optimizer, learning rate, batch size,
+    epochs and initialisation (`recipe`), its dataset and input scale, how often it
+    printed the loss, and never augmentation. `notes` says what the tutorial left open
+    and what zoo chose there; `zoo info` shows all of it."""
+
+    recipe: Recipe
+    source: str
+    dataset: str | None = None
+    normalize: str = "default"  # default | unit ([0, 1], ToTensor only) | none (raw 0-255)
+    log_every: int | None = None  # batches between the tutorial's loss printouts
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.recipe, Recipe), "tutorial: recipe must be a zoo.Recipe")
+        _require(isinstance(self.source, str) and self.source.strip() != "", "tutorial: name its source")
+        _require(self.normalize in ("default", "unit", "none"),
+                 f"tutorial: normalize {self.normalize!r} is not one of default, unit, none")
+        _require(self.log_every is None or (isinstance(self.log_every, int) and self.log_every >= 1),
+                 f"tutorial: log_every must be a positive int, got {self.log_every!r}")
+        if self.dataset is not None:
+            check_name(self.dataset, "tutorial: dataset")
 
 
 def _normalise_layer_shapes(layers: object) -> tuple[tuple[str, tuple[int, ...]], ...]:
@@ -153,6 +182,7 @@ class ModelSpec:
     eval_transforms: Transforms
     recipe: Recipe = field(default_factory=Recipe)
     reference: str = ""
+    tutorial: Tutorial | None = None  # the seed tutorial's own set-up, for --recipe tutorial
     # Filled in by the core at registration: the distribution that registered it.
     plugin: str = ""
     plugin_version: str = ""
@@ -179,6 +209,8 @@ class ModelSpec:
                      f"model '{self.name}': {which} normalise {len(t.mean)} channel(s) but the input has {shape[0]}")
         _require(not self.eval_transforms.augments, f"model '{self.name}': eval_transforms must not augment")
         _require(isinstance(self.recipe, Recipe), f"model '{self.name}': recipe must be a zoo.Recipe")
+        _require(self.tutorial is None or isinstance(self.tutorial, Tutorial),
+                 f"model '{self.name}': tutorial must be a zoo.Tutorial")
         last = self.layer_shapes[-1][1]
         _require(last == (self.num_classes,),
                  f"model '{self.name}': the last declared layer should output ({self.num_classes},) "

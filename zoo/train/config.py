@@ -31,6 +31,7 @@ class TrainConfig:
     nesterov: bool | None = None
     weight_decay: float | None = None
     init: str | None = None
+    init_std: float | None = None
     label_smoothing: float | None = None
     warmup_fraction: float | None = None
     final_lr_fraction: float | None = None
@@ -44,6 +45,9 @@ class TrainConfig:
     force: bool = False  # start over in a folder that already holds a run
     limit: int | None = None  # use a seeded random subset of this many samples per split (tests, smoke runs)
     augment: bool | None = None  # None: as the spec's train_transforms declare; False: normalise only
+    normalize: str | None = None  # default (the spec's mean/std), unit ([0, 1]) or none (raw 0-255)
+    model_args: list[str] | dict[str, Any] | None = None  # builder keyword arguments, "key=value"
+    recipe: str = "default"  # or "tutorial": the seed tutorial's own set-up (spec.tutorial) fills unset options
     eval_batch_size: int = 1024
     data_on_device: bool | None = None  # None: keep the dataset on the device when it fits
     threads: int | None = None  # CPU threads; None: the free cores (zoo.train.threads), or the saved count on resume

@@ -2,7 +2,7 @@
 CLI (or a notebook, or an lr sweep) decides what to show."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +33,7 @@ class RunStarted:
     data_on_device: bool
     processes: int = 1  # a distributed run's world size; batch_size in hparams is per process
     backend: str | None = None  # "gloo" | "nccl" with several processes
+    options: dict[str, Any] = field(default_factory=dict)  # normalize, model_args, augment, log_every
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ in flight finishes, the state is saved, and train() returns "interrupted".
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -21,10 +22,11 @@ from .. import fileio
 from ..errors import SpecError, TrainingError, UsageError, ZooError
 from ..runlock import RunLock
 from ..runs import run_dir
+from ..variants import with_options
 from . import checkpoint as ckpt
 from . import distributed as dist
 from . import records
-from .config import CheckpointEvery, TrainConfig, TrainResult, resolve_recipe
+from .config import HPARAMS, CheckpointEvery, TrainConfig, TrainResult, resolve_recipe
 from .events import Callback, Notice
 from .launch import LAUNCH_ENV
 from .session import Session, StopFlag
@@ -41,11 +43,12 @@ def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
     if world.many:
         return _train_rank(config, on_event, world)
     spec = zoo.get_spec(config.model)
+    config = with_recipe(spec, config)
     resolve_recipe(spec, config)  # a bad option is named before anything looks at the run folder
     CheckpointEvery.parse(config.checkpoint_every)
     if config.log_every is not None and config.log_every < 1:
         raise UsageError(f"--log-every must be >= 1 (batches), got {config.log_every}")
-    check_shapes(spec)  # a model that cannot run fails in one line, before any data is loaded
+    check_shapes(with_options(spec, config.normalize or "default", config.model_args))  # before any data
     folder = fileio.check_folder(run_dir(spec.name, config.out))  # a file in the way: one line, not a traceback
     emit = on_event or _ignore
     with RunLock(folder) as lock:  # one writer per folder, --resume and --force included
@@ -53,6 +56,9 @@ def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
         wipe = records.check_folder(folder, spec.name, config.resume, config.force, config.out is not None)
         saved = _read_saved(folder, spec, config)
         settings = settle(spec, config, saved[0] if saved else None)
+        spec = with_options(spec, settings.normalize, settings.model_args)  # the network this run trains
+        if saved is not None:
+            check_shapes(spec)  # with the arguments the run was saved with
         device = pick_device(config.device)
         with stop_on_signals(config.handle_sigint) as stop:
             session = Session(spec, folder, settings, device, config, emit, stop, saved, config.threads)
@@ -107,6 +113,7 @@ def _prepare_rank(config, world, device, emit, stop, held: contextlib.ExitStack)
         raise UsageError("--sync-bn needs a CUDA GPU per process (SyncBatchNorm runs on GPUs only); on the CPU "
                          "rank 0's BatchNorm statistics are given to all processes before each evaluation and save")
     spec = zoo.get_spec(config.model)
+    config = with_recipe(spec, config)
     resolve_recipe(spec, config)
     folder = run_dir(spec.name, config.out)
     wipe = False
@@ -116,6 +123,7 @@ def _prepare_rank(config, world, device, emit, stop, held: contextlib.ExitStack)
         wipe = records.check_folder(folder, spec.name, config.resume, config.force, config.out is not None)
     saved = _read_saved(folder, spec, config)  # on --resume every process reads the checkpoint
     settings = settle(spec, config, saved[0] if saved else None)
+    spec = with_options(spec, settings.normalize, settings.model_args)  # the network this run trains
     threads = config.threads
     if device.type == "cpu" and threads is None:  # the cores split evenly between this machine's processes
         same = saved is not None and saved[0].get("world_size", 1) == world.size
@@ -141,6 +149,27 @@ def _run_rank(session: Session, world: dist.World, wipe: bool) -> TrainResult:
         raise TrainingError(f"lost contact with another process of the run (it stopped, was killed or ran out "
                             f"of memory; any message of its own is above); {kept} in {session.folder}: "
                             "continue it with --resume") from exc
+
+
+def with_recipe(spec, config: TrainConfig) -> TrainConfig:
+    """--recipe tutorial: the seed tutorial's own set-up (spec.tutorial) for every option
+    not given explicitly; no augmentation and no label smoothing unless asked for."""
+    if config.recipe == "default":
+        return config
+    if config.recipe != "tutorial":
+        raise UsageError(f"--recipe {config.recipe!r}: use default (the model's tuned recipe) or tutorial "
+                         "(the seed tutorial's own set-up)")
+    tutorial = spec.tutorial
+    if tutorial is None:
+        raise UsageError(f"{spec.name} comes from no seed tutorial, so it has no tutorial recipe; "
+                         "`zoo info` shows which models have one")
+    given = {k: getattr(tutorial.recipe, k) for k in HPARAMS if getattr(config, k) is None}
+    extras = {"dataset": tutorial.dataset, "normalize": tutorial.normalize, "log_every": tutorial.log_every,
+              "augment": False}
+    given |= {k: v for k, v in extras.items() if getattr(config, k) is None and v is not None}
+    return dataclasses.replace(config, **given)
+
+
 def check_shapes(spec) -> None:
     """Run verify-shapes' forward pass of one example first: a layer that does not fit
     (a Linear with the wrong input size) becomes one sentence naming it, not a traceback

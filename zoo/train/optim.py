@@ -11,10 +11,11 @@ from torch import nn
 from ..spec import Recipe
 
 
-def init_weights(model: nn.Module, scheme: str) -> None:
+def init_weights(model: nn.Module, scheme: str, std: float = 0.01) -> None:
     """"default" keeps what the layers' constructors drew; "kaiming" (He, for ReLU
-    nets) and "xavier" (Glorot, for sigmoid/tanh nets) redraw conv and linear weights
-    from the global torch RNG (seeded by the caller) and zero their biases."""
+    nets), "xavier" (Glorot, for sigmoid/tanh nets) and "normal" (N(0, std), as many
+    tutorials write it) redraw conv and linear weights from the global torch RNG
+    (seeded by the caller) and zero their biases."""
     if scheme == "default":
         return
     for module in model.modules():
@@ -24,6 +25,8 @@ def init_weights(model: nn.Module, scheme: str) -> None:
             nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
         elif scheme == "xavier":
             nn.init.xavier_uniform_(module.weight)
+        elif scheme == "normal":
+            nn.init.normal_(module.weight, mean=0.0, std=std)
         else:
             raise ValueError(f"unknown init scheme {scheme!r}")
         if module.bias is not None:

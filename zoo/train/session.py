@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import time
 from dataclasses import asdict
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 
 from ..errors import TrainingError, ZooError, describe
 from ..runs import CHECKPOINT_FILE, METRICS_FILE, WEIGHTS_FILE
+from ..variants import META_MODEL_ARGS, META_NORMALIZE
 from . import checkpoint as ckpt
 from . import distributed as dist
 from . import records
@@ -61,6 +63,8 @@ class Session:
         self.config, self.emit, self.stop = config, emit, stop
         self.recipe = settings.recipe
         self.seed = settings.seed
+        self.normalize = settings.normalize  # the spec given already applies it
+        self.model_args = dict(settings.model_args)  # and builds with these
         self.started = time.perf_counter()
         meta = saved[0] if saved else {}
         self.metrics = [EpochMetrics(**m) for m in meta.get("metrics", [])]
@@ -91,7 +95,7 @@ class Session:
         with _own_rng(device):  # model init draws from the global RNG; the caller's is put back after
             torch.manual_seed(self.seed)
             model = spec.build()
-            init_weights(model, self.recipe.init)
+            init_weights(model, self.recipe.init, self.recipe.init_std)
             if world.many:  # the same weights everywhere, but each rank its own dropout masks
                 torch.manual_seed(self.seed + world.rank)
             self.rng = dist.rng_state(world, device)  # where dropout continues from
@@ -157,7 +161,9 @@ class Session:
             folder=self.folder, start_epoch=self.epoch_done + 1, epochs=r.epochs,
             train_samples=len(self.data.train), test_samples=len(self.data.test), batches=self.batches,
             hparams=asdict(r), resumed=self.sessions > 1, data_on_device=self.on_device,
-            processes=self.world.size, backend=self.world.backend))
+            processes=self.world.size, backend=self.world.backend,
+            options={"normalize": self.normalize, "model_args": dict(self.model_args),
+                     "augment": self.train_tf.augments, "log_every": self.config.log_every}))
         if self.epoch_done >= r.epochs:
             self.notify(f"the run in {self.folder} already finished its {r.epochs} epochs; nothing to resume")
             self.health = self._judge()
@@ -320,7 +326,8 @@ class Session:
             return self._result("finished")
         self.health = self._judge()
         weights = ckpt.save_weights(self.folder / WEIGHTS_FILE, self.model, {
-            "format": "pt", "model": self.spec.name, "dataset": self.data.variant})
+            "format": "pt", "model": self.spec.name, "dataset": self.data.variant,
+            META_NORMALIZE: self.normalize, META_MODEL_ARGS: json.dumps(self.model_args)})
         records.write_run_info(self.folder, self._info("finished"))
         result = self._result("finished")
         result.weights = weights
@@ -350,6 +357,7 @@ class Session:
             "class_names": list(self.data.class_names),
             "train_samples": len(self.data.train), "test_samples": len(self.data.test),
             "limit": self.settings.limit, "augment": self.train_tf.augments,
+            "normalize": self.normalize, "model_args": dict(self.model_args),
             "hyperparameters": asdict(self.recipe),
             "seed": self.seed,
             "device": str(self.device), "threads": self.threads,

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import CheckpointError, SpecError, UsageError
 from ..spec import ModelSpec, Recipe
+from ..variants import NORMALIZE_MODES, parse_model_args
 from .config import TrainConfig, resolve_recipe
 
 
@@ -23,6 +24,8 @@ class RunSettings:
     dataset: str
     limit: int | None  # a seeded random subset of this many samples per split
     augment: bool  # False: normalise only
+    normalize: str = "default"  # input scale: default (the spec's mean/std), unit (0..1) or none (raw 0-255)
+    model_args: dict[str, Any] = dataclasses.field(default_factory=dict)  # builder arguments (zoo.variants)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -34,9 +37,11 @@ class RunSettings:
             recipe = Recipe(**data["recipe"])
             limit = data["limit"]
             settings = cls(recipe=recipe, seed=data["seed"], dataset=data["dataset"], limit=limit,
-                           augment=data["augment"])
+                           augment=data["augment"], normalize=data.get("normalize", "default"),
+                           model_args=data.get("model_args") or {})  # runs from before these two: defaults
             valid = (type(settings.seed) is int and isinstance(settings.dataset, str)
-                     and (limit is None or (type(limit) is int and limit >= 1)) and type(settings.augment) is bool)
+                     and (limit is None or (type(limit) is int and limit >= 1)) and type(settings.augment) is bool
+                     and settings.normalize in NORMALIZE_MODES and isinstance(settings.model_args, dict))
         except (KeyError, TypeError, SpecError) as exc:
             raise CheckpointError(f"the checkpoint's settings are not valid ({exc}); start over with --force") from exc
         if not valid:
@@ -54,11 +59,15 @@ def settle(spec: ModelSpec, config: TrainConfig, meta: dict | None) -> RunSettin
             dataset=config.dataset or spec.dataset,
             limit=config.limit,
             augment=config.augment is not False,
+            normalize=config.normalize or "default",
+            model_args=parse_model_args(spec, config.model_args),
         )
     saved = RunSettings.from_dict(meta.get("settings"))
     asked = {f"--{k.replace('_', '-')}": (v, getattr(saved.recipe, k)) for k, v in config.overrides().items()}
-    asked |= {f"--{k}": (getattr(config, k), getattr(saved, k)) for k in ("seed", "dataset", "limit", "augment")
-              if getattr(config, k) is not None}
+    asked |= {f"--{k}": (getattr(config, k), getattr(saved, k))
+              for k in ("seed", "dataset", "limit", "augment", "normalize") if getattr(config, k) is not None}
+    if config.model_args:
+        asked["--model-arg"] = (parse_model_args(spec, config.model_args), saved.model_args)
     clash = [f"{flag} {new} (saved: {old})" for flag, (new, old) in asked.items() if new != old]
     if clash:
         raise UsageError(f"--resume continues the run with its saved settings, but {', '.join(clash)} "

@@ -117,7 +117,7 @@ def _line(ax, x, y, label, color, many: bool) -> None:
 
 
 def plot_curves(m: Metrics, path: str | Path, title: str, train_label: str = "train",
-                batches: BatchCurve | None = None) -> Path:
+                batches: BatchCurve | None = None, num_classes: int | None = None) -> Path:
     """Three panels: loss (train/test), accuracy (train/test), learning rate. With
     `batches` (--log-every N) the training curves are drawn every N batches, so even a
     one-epoch run shows how it learned; test points stay per epoch."""
@@ -145,6 +145,10 @@ def plot_curves(m: Metrics, path: str | Path, title: str, train_label: str = "tr
             test_acc = _as_percent(m.test_acc)
             _line(acc_ax, m.epoch, test_acc, "test (end of epoch)" if batches else "test", TEST_COLOR, many)
             _mark_best(acc_ax, m.epoch, test_acc)
+        classes = num_classes or 0
+        if classes >= 2:  # where a guess lands: a curve on this line has learned nothing
+            acc_ax.axhline(100 / classes, color="0.45", linestyle="--", linewidth=1.2,
+                           label=f"guessing: {100 / classes:.0f}%")
         acc_ax.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
         _widen(acc_ax, 5.0, 0.0, 100.0)  # at least 5 points tall: flat 10% reads "10%", not "10% 10% 10%"
         _widen(loss_ax, 0.1, 0.0, None)
@@ -235,5 +239,6 @@ def write_curves(run_folder: str | Path, out: str | Path | None = None) -> Path:
     run_folder = Path(run_folder)
     metrics = read_metrics(run_folder / METRICS_FILE)
     target = Path(out) if out is not None else run_folder / CURVES_FILE
+    names = _run_info(run_folder).get("class_names")
     return plot_curves(metrics, target, curves_title(run_folder), train_loss_label(run_folder),
-                       read_batches(run_folder / BATCHES_FILE))
+                       read_batches(run_folder / BATCHES_FILE), len(names) if isinstance(names, list) else None)
