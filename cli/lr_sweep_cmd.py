@@ -3,7 +3,7 @@ their loss curves in one figure, and a table of how each one ended."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -19,6 +19,20 @@ def lr_sweep(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Default: the model's recipe."),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or adamw (default: the recipe's)."),
     schedule: str = typer.Option("constant", "--schedule", help="Default constant, so each run keeps its lr."),
+    momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum (default: recipe)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (default: recipe)."),
+    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="0 to <1 (default: recipe)."),
+    init: Optional[str] = typer.Option(None, "--init", help="default, kaiming, xavier or normal (default: recipe)."),
+    init_std: Optional[float] = typer.Option(None, "--init-std", help="Standard deviation of --init normal."),
+    normalize: Optional[str] = typer.Option(None, "--normalize", help="default, unit (0..1) or none (raw 0-255)."),
+    model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help="A builder argument as key=value "
+                                                  "(repeatable)."),
+    recipe: str = typer.Option("default", "--recipe", help="default or tutorial (the seed tutorial's set-up); "
+                               "--lrs and --epochs still decide those two."),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="The model's declared "
+                                           "augmentation (default) or none."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: the free cores)."),
     seed: int = typer.Option(0, "--seed", help="Same seed for every lr: same initial weights and batches."),
     out_dir: Optional[Path] = typer.Option(None, "--out",
                                            help="Run folder (default runs/NAME); runs go to RUN/lr-sweep/."),
@@ -34,9 +48,13 @@ def lr_sweep(
     values = parse_lrs(lrs)
     folder = run_dir(name, out_dir)
     options = dict(limit=limit, batch_size=batch_size, optimizer=optimizer, schedule=schedule, seed=seed,
-                   data_dir=data_dir, offline=offline, device=device, curves=False)
+                   data_dir=data_dir, offline=offline, device=device, curves=False, momentum=momentum,
+                   weight_decay=weight_decay, label_smoothing=label_smoothing, init=init, init_std=init_std,
+                   normalize=normalize, model_args=model_arg, recipe=recipe, augment=augment, dataset=dataset,
+                   threads=threads)
     runs = run_sweep(spec.name, values, epochs, folder, on_event=SweepDisplay(), **options)
-    path = plot_lr_sweep(runs, folder / SWEEP_FILE, sweep_title(spec.name, runs), spec.num_classes)
+    path = plot_lr_sweep(runs, folder / SWEEP_FILE, sweep_title(spec.name, runs, spec.recipe, spec.train_transforms.augments),
+                         spec.num_classes)
     out.print(summary_table(runs))
     out.print(f"wrote {path} (runs in {folder / SWEEP_FOLDER}/)")
     if any(r.status == "interrupted" for r in runs):

@@ -235,6 +235,8 @@ def train(
                                         "is per process)."),
     sync_bn: bool = typer.Option(False, "--sync-bn", help="With several processes: BatchNorm statistics over "
                                  "all of them (SyncBatchNorm) instead of rank 0's."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from the weights of another run "
+                                             "(its folder or model.safetensors) instead of a fresh initialisation."),
     log_every: Optional[int] = typer.Option(None, "--log-every", min=1, help="Also record the training loss "
                                             "and accuracy every N batches (batches.csv, printed and plotted)."),
     checkpoint_every: str = typer.Option("30s", "--checkpoint-every", help="Save the resumable state every N "
@@ -278,7 +280,7 @@ def train(
         seed=seed, normalize=normalize, model_args=model_arg, recipe=recipe,
         dataset=dataset, data_dir=data_dir, offline=offline, out=out_dir, device=device, resume=resume,
         force=force, limit=limit, augment=augment, threads=threads, sync_bn=sync_bn, checkpoint_every=checkpoint_every,
-        launch_command=launch_command(world), log_every=log_every)
+        launch_command=launch_command(world), log_every=log_every, init_from=init_from)
     try:
         with TrainDisplay(quiet=quiet) as display:
             result = run_training(config, on_event=display)

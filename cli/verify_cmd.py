@@ -66,7 +66,9 @@ def show_report(report) -> None:
     tol = report.tolerance
     if tol is not None:
         gpu = "" if "CUDA" in tol.basis else f"; on CUDA: atol {CUDA_TOLERANCE[0]:g}, rtol {CUDA_TOLERANCE[1]:g}, TF32 off"
-        out.print(f"tolerance: atol {tol.atol:g}, rtol {tol.rtol:g} ({tol.basis}){gpu}", soft_wrap=True)
+        out.print(f"tolerance: atol {tol.atol:g}, rtol {tol.rtol:g} ({tol.basis}){gpu}; a value passes when "
+                  f"|onnx - torch| <= atol + rtol x |torch|, so near zero the atol term allows a relative error "
+                  f"above rtol", soft_wrap=True)
     out.print(f"providers used: {', '.join(report.providers) or '-'} (asked: {report.provider_choice})",
               soft_wrap=True)
     if report.vectors:
@@ -76,7 +78,7 @@ def show_report(report) -> None:
                   f"{escape(report.checks[-1].detail)}", soft_wrap=True)
     elif report.ok:
         out.print(f"[bold green]PASS[/] {report.model}: max abs err {_num(report.max_abs)}, "
-                  f"max rel err {_num(report.max_rel)} within tolerance", soft_wrap=True)
+                  f"max rel err {_num(report.max_rel)}; every value within atol + rtol x |torch|", soft_wrap=True)
     else:
         out.print(f"[bold red]FAIL[/] {report.model}: {escape(describe_failure(report))}", soft_wrap=True)
 

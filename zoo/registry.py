@@ -70,7 +70,12 @@ class Registry:
         return lines
 
     def _conflict_message(self, kind: str, name: str) -> str:
-        dists = " and ".join(self.conflicts[(kind, name)])
+        owners = self.conflicts[(kind, name)]
+        dists = " and ".join(owners)
+        others = [d for d in owners if d != "zoo"]
+        if "zoo" in owners and others:  # zoo itself cannot be uninstalled: the plugin's name has to change
+            return (f"{kind} '{name}' is registered by both {dists}: it is one of zoo's own {kind}s, so rename "
+                    f"the {kind} in {', '.join(others)} (the name is disabled until then)")
         return f"{kind} '{name}' is registered by both {dists}; uninstall one of them (the name is disabled until then)"
 
     def get_spec(self, name: str) -> ModelSpec:

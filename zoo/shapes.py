@@ -274,6 +274,10 @@ def _check_layer(name: str, module: nn.Module, record, declared: dict[str, Shape
     if check.formula_shape is not None and check.formula_shape != check.actual:
         check.problem = (f"layer '{name}' ({check.kind}) output {shape_text(check.actual)} differs from the formula's "
                          f"{shape_text(check.formula_shape)} ({check.formula})")
+    elif check.declared is not None and check.declared[1:] == check.actual and len(check.declared) > 1:
+        check.problem = (f"layer '{name}' ({check.kind}) outputs {shape_text(check.actual)} but the plugin declares "
+                         f"{shape_text(check.declared)}: leave out the batch dimension, declare "
+                         f"{shape_text(check.actual)} in layer_shapes")
     elif check.declared is not None and check.declared != check.actual:
         check.problem = (f"layer '{name}' ({check.kind}) outputs {shape_text(check.actual)} but the plugin declares "
                          f"{shape_text(check.declared)}; fix layer_shapes or the layer ({check.settings or 'input ' + shape_text(check.input_shape)})")

@@ -51,6 +51,7 @@ class TrainConfig:
     eval_batch_size: int = 1024
     data_on_device: bool | None = None  # None: keep the dataset on the device when it fits
     threads: int | None = None  # CPU threads; None: the free cores (zoo.train.threads), or the saved count on resume
+    init_from: str | Path | None = None  # start from this run's weights (a run folder or .safetensors file)
     log_every: int | None = None  # also record training loss/accuracy every N batches (batches.csv)
     checkpoint_every: str = "30s"  # "N" epochs or "Ns" seconds; also at the end and on Ctrl-C
     curves: bool = True  # write curves.png at the end (zoo.viz.curves)

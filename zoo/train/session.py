@@ -75,6 +75,7 @@ class Session:
         self.sessions = meta.get("sessions", 0) + 1
         self.started_at = meta.get("started_at") or records.now()
         self.notices: list[str] = []
+        self.init_from = meta.get("init_from")  # the run whose weights this one started from
         self.health: Health | None = None  # the chance-level verdict, once the run has finished
         self.last_checkpoint = _where(self.epoch_done, self.batch_done) if saved else None
         self.checkpoint_every = CheckpointEvery.parse(config.checkpoint_every)
@@ -109,6 +110,8 @@ class Session:
             self.rng = ckpt.restore(meta, saved[1], self.model, self.optimizer, self.scheduler)
             _match_state_layout(self.optimizer)
             self._resume_world(meta, saved[1])
+        elif config.init_from is not None:
+            self.init_from = str(init_from(self.model, spec, config.init_from))
         self.net = dist.wrap(world, self.model, device)  # what the training step calls
 
     def _resume_world(self, meta: dict, tensors: dict) -> None:
@@ -165,7 +168,8 @@ class Session:
             options={"normalize": self.normalize, "model_args": dict(self.model_args),
                      "augment": self.train_tf.augments, "log_every": self.config.log_every}))
         if self.epoch_done >= r.epochs:
-            self.notify(f"the run in {self.folder} already finished its {r.epochs} epochs; nothing to resume")
+            more = " (pass --epochs N to train more: a constant schedule goes on)" if r.schedule == "constant" else ""
+            self.notify(f"the run in {self.folder} already finished its {r.epochs} epochs; nothing to resume{more}")
             self.health = self._judge()
             result = self._result("finished")
             result.weights = self.folder / WEIGHTS_FILE if (self.folder / WEIGHTS_FILE).is_file() else None
@@ -291,7 +295,7 @@ class Session:
             "model": self.spec.name, "epoch": epoch, "batch": batch, "partial": partial,
             "epochs": self.recipe.epochs, "settings": self.settings.as_dict(),
             "metrics": [m.as_dict() for m in self.metrics], "wall_time": self.wall_time,
-            "sessions": self.sessions, "started_at": self.started_at, "threads": self.threads,
+            "sessions": self.sessions, "started_at": self.started_at, "init_from": self.init_from, "threads": self.threads,
         }
         rank_rng = dist.gather_rng(self.world, self.device)  # a collective: every process takes part
         path = self.folder / CHECKPOINT_FILE
@@ -357,7 +361,7 @@ class Session:
             "class_names": list(self.data.class_names),
             "train_samples": len(self.data.train), "test_samples": len(self.data.test),
             "limit": self.settings.limit, "augment": self.train_tf.augments,
-            "normalize": self.normalize, "model_args": dict(self.model_args),
+            "normalize": self.normalize, "model_args": dict(self.model_args), "init_from": self.init_from,
             "hyperparameters": asdict(self.recipe),
             "seed": self.seed,
             "device": str(self.device), "threads": self.threads,
@@ -479,6 +483,24 @@ def _place(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     if device.type == "cpu" and any(p.dim() == 4 for p in model.parameters()):
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def init_from(model: torch.nn.Module, spec, source) -> Path:
+    """--init-from RUN: start from the weights of another run (a folder or its
+    model.safetensors) instead of a fresh initialisation; they must fit this model."""
+    from ..errors import CheckpointError
+    from ..runs import load_state
+
+    path = Path(source)
+    path = path / WEIGHTS_FILE if path.is_dir() else path
+    state = load_state(path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc))
+        raise CheckpointError(f"--init-from {source}: those weights do not fit {spec.name} as this run builds it "
+                              f"({first}); use the same --model-arg values as that run") from exc
+    return path
 
 
 def _match_state_layout(optimizer: torch.optim.Optimizer) -> None:

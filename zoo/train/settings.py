@@ -49,6 +49,23 @@ class RunSettings:
         return settings
 
 
+def extended(saved: RunSettings, config: TrainConfig, meta: dict) -> RunSettings:
+    """--resume --epochs N beyond the saved total: a constant learning rate simply goes on
+    for the extra epochs. A schedule laid out over the total (onecycle, cosine, step) has
+    already brought its rate down for the end, so going on would not be the same run."""
+    total = saved.recipe.epochs
+    if config.epochs is None or config.epochs <= total:
+        return saved
+    if saved.recipe.schedule != "constant":
+        run = config.out if config.out is not None else f"runs/{config.model}"
+        raise UsageError(
+            f"--epochs {config.epochs}: this run's {saved.recipe.schedule} schedule was laid out for {total} epochs "
+            f"and has brought the learning rate down for their end, so it cannot simply go on. Train the extra "
+            f"epochs as a new run that starts from these weights: `zoo train {config.model} --init-from {run} "
+            f"--epochs {config.epochs - total} --out NEW_FOLDER` (a fresh schedule), or start over with --force")
+    return dataclasses.replace(saved, recipe=dataclasses.replace(saved.recipe, epochs=config.epochs))
+
+
 def settle(spec: ModelSpec, config: TrainConfig, meta: dict | None) -> RunSettings:
     """A new run's settings from the config and recipe; a resumed run's from its
     checkpoint, where an explicit option that differs is refused."""
@@ -62,7 +79,7 @@ def settle(spec: ModelSpec, config: TrainConfig, meta: dict | None) -> RunSettin
             normalize=config.normalize or "default",
             model_args=parse_model_args(spec, config.model_args),
         )
-    saved = RunSettings.from_dict(meta.get("settings"))
+    saved = extended(RunSettings.from_dict(meta.get("settings")), config, meta)
     asked = {f"--{k.replace('_', '-')}": (v, getattr(saved.recipe, k)) for k, v in config.overrides().items()}
     asked |= {f"--{k}": (getattr(config, k), getattr(saved, k))
               for k in ("seed", "dataset", "limit", "augment", "normalize") if getattr(config, k) is not None}

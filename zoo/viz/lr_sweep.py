@@ -130,16 +130,38 @@ def run_sweep(model: str, lrs: Sequence[float], epochs: int, run_folder: str | P
     return runs
 
 
-def sweep_title(model: str, runs: Sequence[SweepRun]) -> str:
+def sweep_title(model: str, runs: Sequence[SweepRun], recipe=None, augments: bool = False) -> str:
     """E.g. 'lenet5: learning-rate sweep on mnist-sample (4,000 training images), 3 epochs, sgd,
-    constant schedule, batch 128'."""
+    constant schedule, batch 128', then every setting that differs from the model's recipe
+    (`recipe`, a zoo.Recipe) and its defaults: momentum 0, label smoothing 0, raw inputs..."""
     first = next((r.started for r in runs if r.started is not None), None)
     if first is None:
         return f"{model}: learning-rate sweep"
     h = first.hparams
-    return (f"{model}: learning-rate sweep on {first.variant} ({first.train_samples:,} training images), "
-            f"{first.epochs} epoch{'s' if first.epochs != 1 else ''}, {h.get('optimizer')}, "
-            f"{h.get('schedule')} schedule, batch {h.get('batch_size')}")
+    title = (f"{model}: learning-rate sweep on {first.variant} ({first.train_samples:,} training images), "
+             f"{first.epochs} epoch{'s' if first.epochs != 1 else ''}, {h.get('optimizer')}, "
+             f"{h.get('schedule')} schedule, batch {h.get('batch_size')}")
+    changed = _changed_settings(h, getattr(first, "options", {}) or {}, recipe, augments)
+    return title + (f"\n{', '.join(changed)}" if changed else "")
+
+
+def _changed_settings(h: dict, options: dict, recipe, augments: bool) -> list[str]:
+    """The settings that differ from the recipe (optimizer, schedule and batch are in the title already)."""
+    changed = []
+    names = {"momentum": "momentum", "weight_decay": "weight decay", "label_smoothing": "label smoothing",
+             "init": "init", "init_std": "init std"}
+    for key, label in names.items():
+        if recipe is not None and key in h and h[key] != getattr(recipe, key, h[key]):
+            if key == "momentum" and h.get("optimizer") != "sgd":
+                continue
+            changed.append(f"{label} {h[key]:g}" if isinstance(h[key], float) else f"{label} {h[key]}")
+    if options.get("normalize", "default") != "default":
+        changed.append({"none": "raw 0-255 inputs", "unit": "inputs scaled to 0..1"}[options["normalize"]])
+    if options.get("model_args"):
+        changed.append("model " + ", ".join(f"{k}={v}" for k, v in options["model_args"].items()))
+    if augments and options.get("augment") is False:
+        changed.append("no augmentation")
+    return changed
 
 
 def plot_lr_sweep(runs: Sequence[SweepRun], path: str | Path, title: str, num_classes: int | None = None) -> Path:
@@ -174,6 +196,9 @@ def plot_lr_sweep(runs: Sequence[SweepRun], path: str | Path, title: str, num_cl
         acc_ax.set(title="Test accuracy after each epoch", xlabel="epoch", ylabel="test accuracy")
         acc_ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
         acc_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        last = max((len(r.epochs) for r in runs), default=1)
+        for ax in (loss_ax, acc_ax):  # one epoch reads 0..1, not 0.945..1.05
+            ax.set_xlim(0, max(last, 1) * 1.02)
         if acc_ax.lines:
             acc_ax.legend(loc="best", fontsize=10)
         fig.suptitle(f"{title}\ntoo large a learning rate oscillates or diverges, too small a one crawls",
