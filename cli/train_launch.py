@@ -24,6 +24,10 @@ def worker_args(ctx: typer.Context) -> list[str]:
             elif param.secondary_opts:
                 args.append(param.secondary_opts[0])
             continue
+        if isinstance(value, (list, tuple)):  # a repeatable option (--model-arg): once per value, none if empty
+            for item in value:
+                args += [param.opts[0], str(item)]
+            continue
         args += [param.opts[0], str(value)]
     return args
 
