@@ -16,14 +16,14 @@ from torch import nn
 
 import zoo
 
-from ..errors import ExportError, UsageError
+from ..errors import ExportError, UsageError, describe
 from ..spec import ModelSpec
 from . import diagnose
 from .defaults import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from .metadata import BATCH_AXIS, INPUT_NAME, OUTPUT_NAME, RESIZE_RULE, ExportFacts, polarity_of, preprocessing_of, \
     set_props
 from .quiet import captured
-from .runtime import check_model, first_line
+from .runtime import check_model
 from .weights import Weights
 
 PROTOBUF_LIMIT = 2 * 1024**3
@@ -90,7 +90,7 @@ def trace(module: nn.Module, spec: ModelSpec, options: ExportOptions):
         with captured(), torch.no_grad():
             return torch.export.export(module, (example,), dynamic_shapes=dynamic, strict=False)
     except Exception as exc:  # torch.export raises many unrelated types
-        raise ExportError(diagnose.explain_trace_failure(exc, module)) from None
+        raise ExportError(diagnose.explain_trace_failure(exc, module)) from exc
 
 
 def convert(exported, options: ExportOptions):
@@ -101,7 +101,7 @@ def convert(exported, options: ExportOptions):
                                         input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], optimize=True)
             proto = program.model_proto
     except Exception as exc:
-        raise ExportError(diagnose.explain_conversion_failure(exc, exported, options.opset)) from None
+        raise ExportError(diagnose.explain_conversion_failure(exc, exported, options.opset)) from exc
     got = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if got != options.opset:
         raise ExportError(f"the exporter could not produce opset {options.opset} (it made opset {got}): "
@@ -160,4 +160,4 @@ def serialize(proto) -> bytes:
     try:
         return proto.SerializeToString()
     except Exception as exc:  # e.g. protobuf size errors
-        raise ExportError(f"cannot serialise the ONNX model: {first_line(exc)}") from None
+        raise ExportError(f"cannot serialise the ONNX model: {describe(exc)}") from exc

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ExportError
+from ..errors import ExportError, describe
 from ..images import load_image
 from ..spec import ModelSpec
 from .metadata import ExportFacts
@@ -79,7 +79,7 @@ def predict_images(onnx_path: str | Path, images: list[str | Path], spec: ModelS
         try:
             parts.append(np.asarray(session.run(part))[:len(x) - start])
         except Exception as exc:  # onnxruntime's own error classes
-            raise ExportError(f"ONNX Runtime failed on {onnx_path}: {str(exc).splitlines()[0]}") from None
+            raise ExportError(f"ONNX Runtime failed on {onnx_path}: {describe(exc)}") from exc
     logits = np.concatenate(parts)
     names = facts.class_names or [str(i) for i in range(logits.shape[1])]
     return [Prediction(str(p), t) for p, t in zip(images, softmax_top(logits, names, top))]

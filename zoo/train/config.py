@@ -62,7 +62,7 @@ def resolve_recipe(spec: ModelSpec, config: TrainConfig) -> Recipe:
     try:
         recipe = dataclasses.replace(spec.recipe, **config.overrides())
     except (SpecError, TypeError) as exc:
-        raise UsageError(f"invalid training option: {str(exc).removeprefix('recipe: ')}") from None
+        raise UsageError(f"invalid training option: {str(exc).removeprefix('recipe: ')}") from exc
     if recipe.momentum < 0 or recipe.weight_decay < 0:
         raise UsageError("invalid training option: momentum and weight decay must be >= 0")
     if config.limit is not None and config.limit < 1:

@@ -44,8 +44,8 @@ def parse_lrs(text: str) -> list[float]:
     for part in (p.strip() for p in text.split(",")):
         try:
             value = float(part)
-        except ValueError:
-            raise UsageError(f"--lrs: {part!r} is not a number; write e.g. --lrs 0.1,0.01,0.001") from None
+        except ValueError as exc:
+            raise UsageError(f"--lrs: {part!r} is not a number; write e.g. --lrs 0.1,0.01,0.001") from exc
         if not (value > 0 and math.isfinite(value)):
             raise UsageError(f"--lrs: learning rates must be positive, got {part}")
         if value in values:
