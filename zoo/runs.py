@@ -3,6 +3,7 @@
     runs/NAME/model.safetensors     final weights (safetensors, never pickle)
     runs/NAME/run.json              what was trained, how, and how well
     runs/NAME/metrics.csv           one row per epoch
+    runs/NAME/curves.png            drawn from metrics.csv by zoo.viz.curves (the command layer asks for it)
     runs/NAME/checkpoint.safetensors + checkpoint.json   resumable state
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ RUNS_ROOT = Path("runs")
 WEIGHTS_FILE = "model.safetensors"
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.csv"
+CURVES_FILE = "curves.png"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 CHECKPOINT_STATE_FILE = "checkpoint.json"
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")

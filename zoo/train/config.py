@@ -47,7 +47,6 @@ class TrainConfig:
     eval_batch_size: int = 1024
     data_on_device: bool | None = None  # None: keep the dataset on the device when it fits
     threads: int | None = None  # CPU threads; None: the free cores (zoo.train.threads), or the saved count on resume
-    curves: bool = True  # write curves.png at the end (zoo.viz.curves)
     handle_sigint: bool = True  # Ctrl-C (or SIGTERM) finishes the batch, saves and returns "interrupted"
     sync_bn: bool = False  # several processes: SyncBatchNorm (batch statistics over all of them)
     launch_command: str | None = None  # the command line that started the run, for run.json
@@ -104,7 +103,6 @@ class TrainResult:
     dataset_variant: str = ""
     weights: Path | None = None  # model.safetensors, when finished
     checkpoint: Path | None = None
-    curves: Path | None = None
     notices: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # what run.json holds
 
