@@ -7,8 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import escape, notice, out, print_json, registry
-from .verify_cmd import check_provider, status
+from .common import check_provider, escape, notice, out, print_json, registry, status
 
 BUSY_LOAD = 0.25  # per core: above it, someone else is computing too
 

@@ -9,9 +9,8 @@ import typer
 
 from zoo.onnx.defaults import DEFAULT_OPSET
 
-from .common import err, escape, fail, out, print_json, registry
+from .common import PROVIDER_HELP, check_provider, err, escape, fail, out, print_json, registry, show_report, status
 from .variants_view import show_quantized
-from .verify_cmd import PROVIDER_HELP, check_provider, show_report, status
 
 
 class Precision(str, Enum):

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import fail, out, registry, shape_text
-from .verify_shapes_cmd import layer_table
+from .common import fail, layer_table, out, registry, shape_text
 
 
 def info(name: str = typer.Argument(..., help="Model name, as `zoo list` shows it.")) -> None:

@@ -6,8 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import escape, out, print_json, registry
-from .verify_cmd import PROVIDER_HELP, check_provider
+from .common import PROVIDER_HELP, check_provider, escape, out, print_json, registry
 
 
 def predict(

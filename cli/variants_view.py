@@ -1,14 +1,12 @@
 """Terminal rendering of int8/fp16 exports (shared by export, verify and bench). No torch here."""
 from __future__ import annotations
 
-from .common import err, escape, out
+from .common import err, escape, out, show_report
 
 SLOWER = 1.0  # a ratio below this means the converted file is not faster here
 
 
 def show_quantized(report, options) -> None:
-    from .verify_cmd import show_report
-
     if report.verification is not None:
         show_report(report.verification)
     if not report.written:

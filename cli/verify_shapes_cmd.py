@@ -7,21 +7,7 @@ import typer
 
 from rich.markup import escape
 
-from .common import err, fail, out, print_json, registry, shape_text
-
-
-def layer_table(report):
-    from rich.table import Table
-
-    table = Table(title=f"{report.model}: input {shape_text(report.input_shape)}, "
-                        f"{report.total_params:,} parameters")
-    for column in ("layer", "type", "k/s/p/d", "formula", "declared", "actual", "params", ""):
-        table.add_column(column, justify="right" if column == "params" else "left")
-    for layer in report.layers:
-        mark = "[green]✓[/]" if layer.ok else "[red]✗[/]"
-        table.add_row(layer.name, layer.kind, layer.settings or "-", layer.formula or "-",
-                      shape_text(layer.declared), shape_text(layer.actual), f"{layer.params:,}", mark)
-    return table
+from .common import err, fail, layer_table, out, print_json, registry
 
 
 def _check(spec):
