@@ -36,9 +36,9 @@ def bench(
     from zoo.onnx.pipeline import input_signature
     from zoo.onnx.predict import read_facts
     from zoo.onnx.runtime import load_model
-    from zoo.onnx.weights import resolve
+    from zoo.runs import resolve_weights
 
-    source = resolve(spec, weights, untrained)
+    source = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)
     settings = BenchSettings(big_batch=batch, warmup=warmup, min_runs=min(5, repeat), max_runs=repeat, budget=budget,
                              threads=threads)
     path = onnx_path or pipeline.default_path(name)

@@ -77,9 +77,9 @@ def export(
 
         check_folder(out_path.parent)
     from zoo.onnx import pipeline
-    from zoo.onnx.weights import resolve
+    from zoo.runs import resolve_weights
 
-    source = resolve(spec, weights, untrained)
+    source = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)
     if quantize is not None:
         from zoo.onnx.quantize import QuantizeOptions
         from zoo.onnx.variants import export_quantized

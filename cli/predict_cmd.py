@@ -26,11 +26,11 @@ def predict(
     check_provider(provider)
     from zoo.onnx import pipeline
     from zoo.onnx.predict import predict_images, predict_torch
-    from zoo.onnx.weights import resolve
+    from zoo.runs import resolve_weights
 
     top = min(top, spec.num_classes)
     if use_torch:
-        chosen = resolve(spec, weights, untrained)
+        chosen = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)
         results = predict_torch(spec, chosen.model, images, top, chosen.class_names, invert)
         engine = "PyTorch"
     else:

@@ -57,9 +57,9 @@ def verify(
 def _against_torch(spec, path, weights, untrained, provider, atol, rtol, data_dir, accuracy):
     from zoo.onnx import pipeline
     from zoo.onnx.predict import read_facts
-    from zoo.onnx.weights import resolve
+    from zoo.runs import resolve_weights
 
     if spec is None:  # the file says which model it is
         spec = registry().get_spec(read_facts(path).model)
-    return pipeline.verify_file(spec, resolve(spec, weights, untrained), path, provider, atol, rtol, data_dir,
-                                accuracy=accuracy)
+    source = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)
+    return pipeline.verify_file(spec, source, path, provider, atol, rtol, data_dir, accuracy=accuracy)

@@ -17,6 +17,7 @@ from torch import nn
 import zoo
 
 from ..errors import ExportError, UsageError, describe
+from ..runs import Weights
 from ..spec import ModelSpec
 from . import diagnose
 from .defaults import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
@@ -24,7 +25,6 @@ from .metadata import BATCH_AXIS, INPUT_NAME, OUTPUT_NAME, RESIZE_RULE, ExportFa
     set_props
 from .quiet import captured
 from .runtime import check_model
-from .weights import Weights
 
 PROTOBUF_LIMIT = 2 * 1024**3
 

@@ -20,6 +20,7 @@ import zoo
 from .. import fileio
 from ..errors import ExportError, ZooError
 from ..preprocess import normalize
+from ..runs import Weights, in_memory
 from ..spec import ModelSpec
 from . import export as ex
 from .defaults import RANDOM_BATCHES, REAL_IMAGES
@@ -29,7 +30,6 @@ from .verify import CHUNK, VECTOR_BATCH, VECTOR_REAL, Check, Tolerance, VerifyRe
     identity_checks, provider_check, recheck
 from .vectors import VectorSet, read_vectors, vectors_dir, write_vectors
 from .vectors import check_target as check_vectors_target
-from .weights import Weights, in_memory
 
 EXPORT_ROOT = Path("exported")
 

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, ExportError, UsageError, ZooError
+from ..errors import DataError, ExportError, UsageError, ZooError, describe
 from .metadata import PRECISIONS
 from .quiet import captured
-from .runtime import first_line
 
 METHODS = ("minmax", "entropy", "percentile")
 INT_TYPES = ("uint8", "int8")
@@ -149,7 +148,7 @@ def quantize_int8(proto, inputs: np.ndarray, options: QuantizeOptions):
 
 def _unsupported(exc: BaseException, proto) -> str:
     """Name the operator when the message mentions one of the graph's op types."""
-    text = first_line(exc)
+    text = describe(exc)
     ops = sorted({n.op_type for n in proto.graph.node}, key=len, reverse=True)
     named = next((op for op in ops if op in text), None)
     if named:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import fileio
 from ..errors import DataError
+from ..runs import Weights
 from ..spec import ModelSpec
 from . import export as ex
 from .accuracy import Accuracy, checks, measure, model_input, test_images
@@ -22,12 +23,11 @@ from .quantize import QuantizeOptions, calibration_images, quantize_int8, scheme
 from .runtime import check_model, open_session
 from .speed import compare_speed
 from .verify import VerifyReport, facts_of, identity_checks, provider_check
-from .weights import Weights
 
 
 def dataset_for(spec: ModelSpec, weights: Weights, chosen: str | None) -> str:
     """--dataset, else the data the weights were trained on, else the model's (with its fallbacks)."""
-    return chosen or weights.dataset or spec.dataset
+    return weights.test_dataset(spec, chosen)
 
 
 def calibration_input(spec: ModelSpec, weights: Weights, q: QuantizeOptions, raw: bool, data_dir=None):
