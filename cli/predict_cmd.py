@@ -25,7 +25,8 @@ def predict(
     spec = registry().get_spec(name)
     check_provider(provider)
     from zoo.onnx import pipeline
-    from zoo.onnx.predict import predict_images, predict_torch
+    from zoo.onnx.predict import predict_images
+    from zoo.predict import predict_torch
     from zoo.runs import resolve_weights
 
     top = min(top, spec.num_classes)

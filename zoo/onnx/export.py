@@ -17,6 +17,7 @@ from torch import nn
 import zoo
 
 from ..errors import ExportError, UsageError, describe
+from ..preprocess import Normalize
 from ..runs import Weights
 from ..spec import ModelSpec
 from . import diagnose
@@ -51,17 +52,16 @@ class ExportOptions:
 
 
 class RawInput(nn.Module):
-    """uint8 pixels in, the model's logits out: the eval preprocessing lives in the graph,
-    with the same arithmetic as zoo.preprocess.normalize."""
+    """uint8 pixels in, the model's logits out: the eval preprocessing (zoo.preprocess.Normalize)
+    lives in the graph."""
 
     def __init__(self, model: nn.Module, mean, std):
         super().__init__()
         self.model = model
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))  # (1, C, 1, 1)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.normalize = Normalize(mean, std)
 
     def forward(self, pixels):  # (b, C, H, W) uint8
-        return self.model((pixels.float() / 255.0 - self.mean) / self.std)
+        return self.model(self.normalize(pixels))
 
 
 def inference_module(spec: ModelSpec, model: nn.Module, raw_input: bool) -> nn.Module:
