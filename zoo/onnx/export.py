@@ -17,7 +17,7 @@ from torch import nn
 import zoo
 
 from ..errors import ExportError, UsageError, describe
-from ..preprocess import Normalize
+from ..preprocess import Normalize, normalize
 from ..runs import Weights
 from ..spec import ModelSpec
 from . import diagnose
@@ -71,6 +71,12 @@ def inference_module(spec: ModelSpec, model: nn.Module, raw_input: bool) -> nn.M
         t = spec.eval_transforms
         return RawInput(model, t.mean, t.std).eval()
     return model
+
+
+def model_input(spec: ModelSpec, images: torch.Tensor, raw_input: bool) -> torch.Tensor:
+    """What the exported module takes for uint8 `images`: the pixels themselves for a
+    --raw-input export (Normalize is inside it), else the normalised tensor."""
+    return images if raw_input else normalize(images, spec.eval_transforms)
 
 
 def example_input(spec: ModelSpec, batch: int, raw_input: bool, generator=None) -> torch.Tensor:

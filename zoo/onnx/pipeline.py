@@ -19,7 +19,6 @@ import zoo
 
 from .. import fileio
 from ..errors import ExportError, ZooError
-from ..preprocess import normalize
 from ..runs import Weights, in_memory
 from ..spec import ModelSpec
 from . import export as ex
@@ -90,10 +89,6 @@ def variant_paths(name: str, folder: str | Path = EXPORT_ROOT) -> list[tuple[str
     return found
 
 
-def _model_input(spec: ModelSpec, images: torch.Tensor, raw: bool) -> torch.Tensor:
-    return images if raw else normalize(images, spec.eval_transforms)
-
-
 def build_inputs(spec: ModelSpec, raw: bool, static_batch: int | None, data_dir=None,
                  real_images: int = REAL_IMAGES) -> Inputs:
     """Random batches (seeded) at 1, 2, 7, 64 (or the static batch), then real test images."""
@@ -127,7 +122,7 @@ def build_inputs(spec: ModelSpec, raw: bool, static_batch: int | None, data_dir=
     inputs.real_name = f"{data.variant} test images, {count}"
     if data.variant != data.name:
         inputs.notes.append(f"real images from '{data.variant}': the full '{data.name}' is not on this machine")
-    inputs.batches.append((inputs.real_name, _model_input(spec, inputs.real, raw), True))
+    inputs.batches.append((inputs.real_name, ex.model_input(spec, inputs.real, raw), True))
     return inputs
 
 
@@ -179,7 +174,7 @@ def reference_sets(spec: ModelSpec, module, raw: bool, static_batch: int | None,
     sets = [(f"random, batch {x.shape[0]}", x)]
     if inputs.real is not None:
         real = inputs.real[:static_batch or VECTOR_REAL]
-        sets.append((f"{len(real)} real {inputs.real_name.split(',')[0]}", _model_input(spec, real, raw)))
+        sets.append((f"{len(real)} real {inputs.real_name.split(',')[0]}", ex.model_input(spec, real, raw)))
     module = module.cpu()
     with torch.inference_mode():
         return [VectorSet(i, what, batch.numpy(), module(batch).float().numpy())

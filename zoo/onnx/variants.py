@@ -17,7 +17,8 @@ from ..errors import DataError
 from ..runs import Weights
 from ..spec import ModelSpec
 from . import export as ex
-from .accuracy import Accuracy, checks, measure, model_input, test_images
+from .export import model_input
+from .accuracy import Accuracy, checks, measure, test_images
 from .metadata import ExportFacts, set_props
 from .quantize import QuantizeOptions, calibration_images, quantize_int8, scheme_of, to_fp16
 from .runtime import check_model, open_session
