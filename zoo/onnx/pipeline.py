@@ -18,7 +18,7 @@ import torch
 import zoo
 
 from .. import fileio
-from ..errors import ExportError, ZooError
+from ..errors import ExportError, UsageError, ZooError
 from ..runs import Weights, in_memory
 from ..spec import ModelSpec
 from . import export as ex
@@ -273,6 +273,9 @@ def verify_vectors(onnx_path: str | Path, name: str | None = None, provider: str
     path = Path(onnx_path)
     proto = load_model(path)  # external data already read in, from the model's folder only
     facts = facts_of(proto, str(path))
+    if facts is not None and facts.quantized:
+        raise UsageError(f"{path} is an {facts.precision} file: it is checked by test accuracy against the "
+                         f"PyTorch weights, not by stored vectors: `zoo verify {facts.model} --onnx {path}`")
     sets, info = read_vectors(vectors_dir(path))
     session = open_session(ex.serialize(proto), provider, where=str(path), exact_math=True)
     tol = Tolerance.default(session.on_cuda, atol, rtol)

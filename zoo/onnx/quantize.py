@@ -142,18 +142,21 @@ def quantize_int8(proto, inputs: np.ndarray, options: QuantizeOptions):
                                 weight_type=_qtype(options.weight_type), calibrate_method=_method(options.method),
                                 calibration_providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises plain Exceptions, KeyErrors, its pybind errors
-            raise ExportError(f"int8 quantization failed: {_unsupported(exc, proto)}") from exc
+            raise ExportError(f"int8 quantization failed: {_unsupported(exc, proto)}; try --quantize fp16") from exc
         return onnx.load(str(out))
 
 
+STANDARD_DOMAINS = ("", "ai.onnx", "com.microsoft")
+
+
 def _unsupported(exc: BaseException, proto) -> str:
-    """Name the operator when the message mentions one of the graph's op types."""
+    """Name the operator: one the message mentions, else one outside the standard domains."""
     text = describe(exc)
     ops = sorted({n.op_type for n in proto.graph.node}, key=len, reverse=True)
     named = next((op for op in ops if op in text), None)
-    if named:
-        return f"the quantizer cannot handle operator {named} ({text}); try --quantize fp16"
-    return f"{text}; try --quantize fp16"
+    if named is None:
+        named = next((f"{n.domain}.{n.op_type}" for n in proto.graph.node if n.domain not in STANDARD_DOMAINS), None)
+    return f"it cannot handle operator {named} ({text})" if named else text
 
 
 def to_fp16(proto):

@@ -94,7 +94,7 @@ def time_variants(spec, variants: list[tuple[str, bytes]], raw_input: bool, big_
 
 
 def compare_speed(spec, fp32: bytes, converted: bytes, label: str, raw_input: bool,
-                  static_batch: int | None = None) -> SpeedReport:
-    """The quick side-by-side measurement `zoo export --quantize` prints."""
+                  static_batch: int | None = None, provider: str = "auto") -> SpeedReport:
+    """The quick side-by-side measurement `zoo export --quantize` prints (on CUDA when verified there)."""
     return time_variants(spec, [("fp32", fp32), (label, converted)], raw_input, static_batch=static_batch,
-                         budget=1.5)
+                         budget=1.5, provider=provider)

@@ -110,7 +110,7 @@ def export_quantized(spec: ModelSpec, weights: Weights, q: QuantizeOptions, *, o
     report.written, report.size_bytes, report.facts = True, len(data), facts.to_props()
     report.fp32_size_bytes = len(ex.serialize(fp32))
     report.speed = compare_speed(spec, ex.serialize(fp32), data, q.precision, options.raw_input,
-                                 options.static_batch)
+                                 options.static_batch, provider)
     return report
 
 
