@@ -43,8 +43,10 @@ def train_once(name: str, dataset: str, epochs: int | None, runs: Path) -> Path:
     from zoo.train import TrainConfig, train
 
     weights = runs / name / "model.safetensors"
-    if not weights.is_file():
-        train(TrainConfig(name, epochs=epochs, dataset=dataset, out=runs / name, offline=True))
+    if not weights.is_file():  # an interrupted run resumes from its checkpoint
+        resume = (runs / name / "checkpoint.json").is_file()
+        train(TrainConfig(name, epochs=None if resume else epochs, dataset=None if resume else dataset,
+                          out=runs / name, offline=True, resume=resume))
     return weights
 
 

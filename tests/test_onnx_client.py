@@ -38,6 +38,9 @@ def files(tmp_path_factory):
     for precision in ("int8", "fp16"):  # untrained weights: the accuracy check would mean nothing here
         q = QuantizeOptions(precision, calibration=64, max_drop=100, min_agreement=0, verify_samples=64)
         paths[precision] = export_quantized(spec, source, q, out=root / f"lenet5.{precision}.onnx").path
+    q = QuantizeOptions("fp16", max_drop=100, min_agreement=0, verify_samples=64)
+    paths["raw fp16"] = export_quantized(spec, source, q, out=root / "lenet5.raw.fp16.onnx",
+                                         options=ExportOptions(raw_input=True)).path
     test = load_dataset("mnist", "test", offline=True)
     images = []
     for i, index in enumerate((0, 500, 999)):
@@ -68,7 +71,7 @@ def zoo_predict(model: str, images: list[str], invert: bool) -> list[dict]:
     return json.loads(result.stdout)["predictions"]
 
 
-@pytest.mark.parametrize("variant", ["fp32", "raw", "int8", "fp16"])
+@pytest.mark.parametrize("variant", ["fp32", "raw", "int8", "fp16", "raw fp16"])
 @pytest.mark.parametrize("invert", [False, True])
 def test_client_matches_zoo_predict(files, variant, invert):
     paths, images = files

@@ -161,11 +161,15 @@ def _unsupported(exc: BaseException, proto) -> str:
 
 def to_fp16(proto):
     """fp16 weights and arithmetic, float32 (or uint8) in and float32 out."""
+    import onnx
     from onnxconverter_common import float16
 
+    # keep_io_types covers float inputs only: a uint8 input's first Cast (--raw-input) stays float32.
+    pixels = {i.name for i in proto.graph.input if i.type.tensor_type.elem_type != onnx.TensorProto.FLOAT}
+    keep = [n.name for n in proto.graph.node if pixels & set(n.input)]
     try:
         with captured():
-            return float16.convert_float_to_float16(proto, keep_io_types=True)
+            return float16.convert_float_to_float16(proto, keep_io_types=True, node_block_list=keep)
     except Exception as exc:
         raise ExportError(f"fp16 conversion failed: {_unsupported(exc, proto)}") from exc
 

@@ -83,8 +83,12 @@ def time_variants(spec, variants: list[tuple[str, bytes]], raw_input: bool, big_
     bigs = [[] for _ in sessions]
     for _ in range(ROUNDS):
         for i, s in enumerate(sessions):
+            # Untimed runs first: the previous session's threads may still be spinning (ORT's
+            # default), which would charge this session for its neighbour's idle wait.
+            s.run(one), s.run(one)
             ones[i].append(_median_ms(lambda: s.run(one), count))
-            bigs[i].append(_median_ms(lambda: s.run(big), max(1, count // 4)))
+            s.run(big)
+            bigs[i].append(_median_ms(lambda: s.run(big), max(3, count // 4)))
     for (label, data), s, b1, bb in zip(variants, sessions, ones, bigs):
         b1_ms, bb_ms = statistics.median(b1), statistics.median(bb)
         report.timings.append(VariantTiming(label, len(data), s.providers, b1_ms, big.shape[0], bb_ms,
