@@ -32,7 +32,7 @@ from zoo.onnx.pipeline import export_and_verify
 from zoo.onnx.quantize import QuantizeOptions, quantize_int8, to_fp16
 from zoo.onnx.speed import time_variants
 from zoo.onnx.variants import export_quantized
-from zoo.onnx.weights import in_memory, trained
+from zoo.runs import in_memory, resolve_weights
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 TARGETS = {"int8 drop": 0.5, "int8 agreement": 0.99, "fp16 drop": 0.1, "vgg16 int8 speed-up": 3.0,
@@ -52,7 +52,7 @@ def train_once(name: str, dataset: str, epochs: int | None, runs: Path) -> Path:
 
 def accuracy_row(name: str, dataset: str, weights: Path, folder: Path, batch: int) -> dict:
     spec = zoo.get_spec(name)
-    source = trained(spec, weights)
+    source = resolve_weights(spec, weights)
     fp32 = export_and_verify(spec, weights=source, out=folder / f"{name}.onnx")
     row = {"model": name, "dataset": dataset, "fp32_ok": fp32.ok, "fp32_bytes": fp32.size_bytes}
     files = [("fp32", Path(fp32.path).read_bytes())]

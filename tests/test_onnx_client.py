@@ -20,7 +20,7 @@ from zoo.onnx.pipeline import export_and_verify
 from zoo.onnx.export import ExportOptions
 from zoo.onnx.quantize import QuantizeOptions
 from zoo.onnx.variants import export_quantized
-from zoo.onnx.weights import untrained
+from zoo.runs import untrained_weights as untrained
 
 CLIENT = Path(__file__).resolve().parent.parent / "examples" / "onnx_client.py"
 # Run the client with torch and zoo made unimportable: it must not need them.
