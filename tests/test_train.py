@@ -211,8 +211,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_cli_divergence_exits_1_with_a_clear_message(tmp_path):
+    # batch 64: several steps, so the blown-up weights are trained on (one step only evaluates them)
     result = invoke("train", "lenet5", "--optimizer", "sgd", "--lr", "1e6", "--schedule", "constant",
-                    "--epochs", "1", "--limit", "256", "--out", tmp_path / "r")
+                    "--epochs", "1", "--limit", "256", "--batch-size", "64", "--out", tmp_path / "r")
     assert result.exit_code == 1
     assert "diverged" in result.stderr and "no checkpoint was written" in result.stderr
     assert "Traceback" not in result.output
