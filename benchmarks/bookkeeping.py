@@ -89,7 +89,7 @@ def with_zoo(epochs: int, threads: int, checkpoint_every: str, folder: Path) -> 
         elif isinstance(event, EpochEnded):
             ends.append(time.perf_counter())
 
-    train(TrainConfig(epochs=epochs, threads=threads, out=folder, force=True, offline=True, curves=False,
+    train(TrainConfig(epochs=epochs, threads=threads, out=folder, force=True, offline=True,
                       checkpoint_every=checkpoint_every, **SETUP), on_event=on_event)
     return time.perf_counter() - start, [b - a for a, b in zip([start] + ends, ends)]
 

@@ -132,7 +132,7 @@ def zoo_run(name: str, dataset: str, data_dir: Path | None, epochs: int, batch_s
 
     config = TrainConfig(name, epochs=epochs, batch_size=batch_size, optimizer="adam", lr=1e-3, schedule="constant",
                          init="default", weight_decay=0.0, label_smoothing=0.0, seed=seed, dataset=dataset,
-                         data_dir=data_dir, offline=True, out=out, force=True, curves=False, handle_sigint=False,
+                         data_dir=data_dir, offline=True, out=out, force=True, handle_sigint=False,
                          augment=augment, threads=threads)
     result = train(config, on_event)
     return [end - start for start, end in marks.values()], result.test_accuracy, result.info.get("threads")

@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from .common import escape, notice, out, print_json, registry, run_spec
-from .verify_cmd import check_provider, status
+from .common import check_provider, escape, notice, out, print_json, registry, run_spec, status
+from .variants_view import show_variants
 
 BUSY_LOAD = 0.25  # per core: above it, someone else is computing too
 
@@ -37,9 +37,9 @@ def bench(
     from zoo.onnx.pipeline import input_signature
     from zoo.onnx.predict import read_facts
     from zoo.onnx.runtime import load_model
-    from zoo.onnx.weights import resolve
+    from zoo.runs import resolve_weights
 
-    source = resolve(spec, weights, untrained)
+    source = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)
     settings = BenchSettings(big_batch=batch, warmup=warmup, min_runs=min(5, repeat), max_runs=repeat, budget=budget,
                              threads=threads)
     path = onnx_path or pipeline.default_path(name)
@@ -59,16 +59,44 @@ def bench(
             raise UsageError(f"{path} has a static batch of {static}: bench needs a dynamic batch axis")
         report = benchmark(spec, inference_module(spec, source.model, raw), proto.SerializeToString(), str(path), raw,
                            settings, provider)
+    variants = _time_variants(spec, name, batch, threads, provider, budget) if onnx_path is None else None
     if json_output:
-        print_json(report.as_dict())
+        print_json(report.as_dict() | {"variants": [v.as_dict() for v in variants or []]})
         return
     _show(report)
+    for speed in variants or []:
+        show_variants(speed)
     from zoo.onnx.runtime import physical_cores
 
     cores = physical_cores()
     if report.load_before[0] > BUSY_LOAD * cores:
         notice(f"load average {report.load_before[0]:.2f}: other processes share the {cores} cores, "
                "so these timings (eager PyTorch's threads most) are unreliable; measure on a quiet machine")
+
+
+def _time_variants(spec, name, batch, threads, provider, budget):
+    """Every default-named export of NAME found (fp32, int8, fp16; raw-input ones apart), side by side."""
+    from zoo.onnx.pipeline import input_signature, variant_paths
+    from zoo.onnx.predict import read_facts
+    from zoo.onnx.runtime import load_model
+    from zoo.onnx.speed import time_variants
+
+    found = variant_paths(name)
+    reports = []
+    for raw in (False, True):
+        group = [(label, path) for label, path in found if label.endswith(" raw") == raw]
+        if len(group) < 2:
+            continue
+        for _, path in group:
+            read_facts(path, spec)  # a file for another model is an error, not a benchmark
+            if input_signature(load_model(path))[1]:
+                notice(f"{path} has a static batch: variants are not compared")
+                break
+        else:
+            reports.append(time_variants(spec, [(label, path.read_bytes()) for label, path in group], raw,
+                                         big_batch=batch, threads=threads, budget=budget,
+                                         provider=provider))
+    return reports
 
 
 def _show(report) -> None:

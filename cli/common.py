@@ -1,10 +1,13 @@
-"""What every command shares: consoles, error lines, plugin warnings, JSON output.
+"""What the commands share: consoles, error lines, plugin warnings, JSON output, option
+checks, and the tables more than one command renders (layers, verification reports).
+Command modules never import each other; what they share lives here or in the core.
 
 Nothing here imports torch: `zoo --help` must stay fast.
 """
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import sys
 from typing import Any, NoReturn
@@ -110,3 +113,92 @@ def warn_chance(health) -> None:
     err.print("likely causes:", soft_wrap=True)
     for cause in health.likely_causes:
         err.print(f"  - {escape(cause)}", soft_wrap=True)
+
+
+def layer_table(report, explain: bool = False):
+    """One row per layer; `explain` adds how each parameter count comes about."""
+    from rich.table import Table
+
+    table = Table(title=f"{report.model}: input {shape_text(report.input_shape)}, "
+                        f"{report.total_params:,} parameters")
+    columns = ["layer", "type", "k/s/p/d", "formula", "declared", "actual", "params"]
+    columns += ["parameter formula", ""] if explain else [""]
+    for column in columns:
+        table.add_column(column, justify="right" if column == "params" else "left")
+    for layer in report.layers:
+        mark = "[green]✓[/]" if layer.ok else "[red]✗[/]"
+        cells = [layer.name, layer.kind, layer.settings or "-", layer.formula or "-",
+                 shape_text(layer.declared), shape_text(layer.actual), f"{layer.params:,}"]
+        cells += [layer.param_formula or "-", mark] if explain else [mark]
+        table.add_row(*cells)
+    return table
+
+
+# --- ONNX Runtime options and verification reports (export, verify, bench, predict) -------
+
+PROVIDER_HELP = "ONNX Runtime provider: auto (CUDA when a CUDA device is present), cuda (FAIL if not used), cpu."
+PROVIDERS = ("auto", "cuda", "cpu")
+
+
+def check_provider(provider: str) -> None:
+    """Checked before any slow work starts."""
+    if provider not in PROVIDERS:
+        fail(f"unknown --provider {provider!r}: use {', '.join(PROVIDERS)}", 2)
+
+
+@contextlib.contextmanager
+def status(message: str, quiet: bool = False):
+    """One rich status line on stderr while a library works. The console is pinned to the
+    real stream now, so the core's capture of other libraries' chatter does not swallow it."""
+    if quiet:
+        yield
+        return
+    console = Console(file=sys.stderr, width=err.width if not err.is_terminal else None, highlight=False)
+    with console.status(message):
+        yield
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.2e}"
+
+
+def check_table(report):
+    from rich.table import Table
+
+    against = {"pytorch": "PyTorch", "accuracy": "PyTorch, by test-set accuracy"}.get(report.mode, "stored vectors")
+    table = Table(title=escape(f"{report.model}: ONNX Runtime vs {against}"))
+    for column in ("check", "", "max abs err", "max rel err", "argmax agree", "detail"):
+        table.add_column(column, justify="right" if "err" in column or "agree" in column else "left")
+    for c in report.checks:
+        agree = f"{c.argmax[0]}/{c.argmax[1]}" if c.argmax else "-"
+        table.add_row(escape(c.name), "[green]✓[/]" if c.ok else "[red]✗[/]", _num(c.max_abs), _num(c.max_rel),
+                      agree, escape(c.detail))
+    return table
+
+
+def show_report(report) -> None:
+    """The table, the notes, then one PASS/FAIL line with tolerance and providers."""
+    from zoo.onnx.defaults import CUDA_TOLERANCE
+    from zoo.onnx.verify import describe_failure
+
+    out.print(check_table(report))
+    for note in report.notes:
+        out.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    tol = report.tolerance
+    if tol is not None:
+        gpu = "" if "CUDA" in tol.basis else f"; on CUDA: atol {CUDA_TOLERANCE[0]:g}, rtol {CUDA_TOLERANCE[1]:g}, TF32 off"
+        out.print(f"tolerance: atol {tol.atol:g}, rtol {tol.rtol:g} ({tol.basis}){gpu}; a value passes when "
+                  f"|onnx - torch| <= atol + rtol x |torch|, so near zero the atol term allows a relative error "
+                  f"above rtol", soft_wrap=True)
+    out.print(f"providers used: {', '.join(report.providers) or '-'} (asked: {report.provider_choice})",
+              soft_wrap=True)
+    if report.vectors:
+        out.print(f"test vectors: {escape(report.vectors)}/test_data_set_*", soft_wrap=True)
+    if report.ok and report.mode == "accuracy":
+        out.print(f"[bold green]PASS[/] {report.model}: {escape(report.checks[-2].detail)}; "
+                  f"{escape(report.checks[-1].detail)}", soft_wrap=True)
+    elif report.ok:
+        out.print(f"[bold green]PASS[/] {report.model}: max abs err {_num(report.max_abs)}, "
+                  f"max rel err {_num(report.max_rel)}; every value within atol + rtol x |torch|", soft_wrap=True)
+    else:
+        out.print(f"[bold red]FAIL[/] {report.model}: {escape(describe_failure(report))}", soft_wrap=True)

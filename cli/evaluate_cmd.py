@@ -31,15 +31,15 @@ def evaluate(
     spec = run_spec(name, weights)
     png = _plot_path(name, plot_out) if plot else None
     from zoo.data.resolve import load_dataset, locate
-    from zoo.runs import load_trained, test_dataset_for, trained_data_dir, weights_path
+    from zoo.runs import resolve_weights
     from zoo.train import evaluate as run_eval
     from zoo.train import pick_device
 
-    path = weights_path(name, weights)
-    model = load_trained(spec, weights)  # one clear CheckpointError when missing, corrupt or mismatched
-    test_on = test_dataset_for(spec, path, dataset)
+    trained = resolve_weights(spec, weights)  # one clear CheckpointError when missing, corrupt or mismatched
+    path, model = trained.path, trained.model
+    test_on = trained.test_dataset(spec, dataset)
     if data_dir is None and locate(test_on) is None:  # where the run found its data, per its run.json
-        data_dir = trained_data_dir(spec, path, test_on)
+        data_dir = trained.data_dir(test_on)
     test = load_dataset(test_on, "test", data_dir=data_dir, offline=offline)
     if test.notice:
         notice(test.notice)

@@ -9,9 +9,8 @@ import typer
 
 from zoo.onnx.defaults import DEFAULT_OPSET
 
-from .common import err, escape, fail, out, print_json, registry, run_spec
+from .common import PROVIDER_HELP, check_provider, err, escape, fail, out, print_json, registry, run_spec, show_report, status
 from .variants_view import show_quantized
-from .verify_cmd import PROVIDER_HELP, check_provider, show_report, status
 
 
 class Precision(str, Enum):
@@ -78,9 +77,9 @@ def export(
 
         check_folder(out_path.parent)
     from zoo.onnx import pipeline
-    from zoo.onnx.weights import resolve
+    from zoo.runs import resolve_weights
 
-    source = resolve(spec, weights, untrained)
+    source = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)
     if quantize is not None:
         from zoo.onnx.quantize import QuantizeOptions
         from zoo.onnx.variants import export_quantized

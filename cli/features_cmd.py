@@ -31,21 +31,21 @@ def features(
 
     from zoo.images import load_image
     from zoo.preprocess import normalize
-    from zoo.runs import load_trained, run_dir, test_dataset_for, trained_on, weights_path
+    from zoo.runs import resolve_weights, run_dir
     from zoo.safeio import for_display
     from zoo.viz.features import capture_feature_maps, is_feature_layer, save_feature_maps
 
-    model = load_trained(spec, weights, out_dir)
+    trained = resolve_weights(spec, weights, out_dir)
+    model = trained.model
     if not any(is_feature_layer(m) for m in model.modules()):
         raise UsageError(f"model '{name}' has no conv or pool layers: it has no feature maps to show")
     if image is not None:
         pixels = torch.from_numpy(load_image(image, spec.input_shape, invert).copy())
         true_label = None
-        class_names = trained_on(spec, weights_path(name, weights, out_dir)).get("class_names") or spec.class_names
+        class_names = trained.names(spec)
         label, folder = f"image {image.name}", f"image-{_safe_stem(image)}"
     else:
-        dataset = test_dataset_for(spec, weights_path(name, weights, out_dir))
-        pixels, true_label, class_names = _test_image(dataset, index or 0, data_dir, offline)
+        pixels, true_label, class_names = _test_image(trained.test_dataset(spec), index or 0, data_dir, offline)
         label, folder = f"test image #{index or 0}", f"test-{index or 0}"
     maps, prediction = capture_feature_maps(model, normalize(pixels[None], spec.eval_transforms))
     target = run_dir(name, out_dir) / "features" / folder

@@ -5,8 +5,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import fail, out, registry, shape_text
-from .verify_shapes_cmd import layer_table
+from .common import fail, layer_table, out, registry, shape_text
 
 
 def info(

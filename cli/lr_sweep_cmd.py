@@ -43,12 +43,13 @@ def lr_sweep(
     """Train briefly at each learning rate and plot the loss curves together (replaces the last sweep's runs)."""
     spec = registry().get_spec(name)
     from zoo.runs import run_dir
-    from zoo.viz.lr_sweep import SWEEP_FILE, SWEEP_FOLDER, parse_lrs, plot_lr_sweep, run_sweep, sweep_title
+    from zoo.train.sweep import SWEEP_FOLDER, parse_lrs, run_sweep
+    from zoo.viz.lr_sweep import SWEEP_FILE, plot_lr_sweep, sweep_title
 
     values = parse_lrs(lrs)
     folder = run_dir(name, out_dir)
     options = dict(limit=limit, batch_size=batch_size, optimizer=optimizer, schedule=schedule, seed=seed,
-                   data_dir=data_dir, offline=offline, device=device, curves=False, momentum=momentum,
+                   data_dir=data_dir, offline=offline, device=device, momentum=momentum,
                    weight_decay=weight_decay, label_smoothing=label_smoothing, init=init, init_std=init_std,
                    normalize=normalize, model_args=model_arg, recipe=recipe, augment=augment, dataset=dataset,
                    threads=threads)

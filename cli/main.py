@@ -51,7 +51,7 @@ class ZooGroup(TyperGroup):
             raise  # click's own control flow
         except ZooError as exc:
             if getattr(exc, "quiet", False):  # another process of a distributed run reports it
-                raise typer.Exit(exc.exit_code) from None
+                raise typer.Exit(exc.exit_code) from exc
             _report(exc, describe(exc), exc.exit_code)
         except KeyboardInterrupt as exc:
             _report(exc, "interrupted", 130)

@@ -21,13 +21,13 @@ def mistakes(
     """Save a grid of misclassified test images, most confident mistakes first, titled predicted / true."""
     spec = run_spec(name, weights, out_dir)
     from zoo.data.resolve import load_dataset
-    from zoo.runs import load_trained, run_dir, test_dataset_for, weights_path
+    from zoo.runs import resolve_weights, run_dir
     from zoo.train import evaluate
     from zoo.viz.mistakes import MISTAKES_FILE, confidences, plot_mistakes, select_mistakes
 
-    model = load_trained(spec, weights, out_dir)
-    dataset = test_dataset_for(spec, weights_path(name, weights, out_dir))
-    data = load_dataset(dataset, "test", data_dir=data_dir, offline=offline)
+    trained = resolve_weights(spec, weights, out_dir)
+    model = trained.model
+    data = load_dataset(trained.test_dataset(spec), "test", data_dir=data_dir, offline=offline)
     if data.notice:
         notice(data.notice)
     result = evaluate(model, data.images, data.labels, spec)

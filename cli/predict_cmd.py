@@ -6,8 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import escape, out, print_json, registry, run_spec
-from .verify_cmd import PROVIDER_HELP, check_provider
+from .common import PROVIDER_HELP, check_provider, escape, out, print_json, registry, run_spec
 
 
 def predict(
@@ -26,12 +25,13 @@ def predict(
     spec = run_spec(name, weights, untrained=untrained)
     check_provider(provider)
     from zoo.onnx import pipeline
-    from zoo.onnx.predict import predict_images, predict_torch
-    from zoo.onnx.weights import resolve
+    from zoo.onnx.predict import predict_images
+    from zoo.predict import predict_torch
+    from zoo.runs import resolve_weights
 
     top = min(top, spec.num_classes)
     if use_torch:
-        chosen = resolve(spec, weights, untrained)
+        chosen = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)
         results = predict_torch(spec, chosen.model, images, top, chosen.class_names, invert)
         engine = "PyTorch"
     else:

@@ -152,7 +152,19 @@ class TrainDisplay:
             self.task = None
 
 
-def summary_table(result):
+def draw_curves(folder: Path) -> Path | None:
+    """curves.png from the run's metrics.csv; a picture must never cost the user a finished run."""
+    from zoo.errors import describe
+    from zoo.viz.curves import write_curves
+
+    try:
+        return write_curves(folder)
+    except Exception as exc:
+        notice(f"could not draw the training curves: {describe(exc)}")
+        return None
+
+
+def summary_table(result, curves: Path | None = None):
     from rich.table import Table
 
     info = result.info
@@ -177,7 +189,7 @@ def summary_table(result):
                  ("best test", f"{pct(best.test_acc)} (epoch {best.epoch})"),
                  ("time", f"{duration(result.wall_time)} ({per_epoch:.1f}s per epoch)")]
     files = [str(p) for p in (result.weights, result.folder / "run.json", result.folder / "metrics.csv",
-                              result.curves) if p is not None]
+                              curves) if p is not None]
     rows.append(("files", "\n".join(files)))
     for key, value in rows:
         table.add_row(key, value)
@@ -297,8 +309,9 @@ def train(
         err.print(f"[yellow]interrupted:[/] saved the state at {where} in {result.checkpoint}", soft_wrap=True)
         err.print(f"resume with: {resume_command(name, out_dir, data_dir, offline, device, world)}", soft_wrap=True)
         raise typer.Exit(130)
+    curves = draw_curves(result.folder)
     if not quiet:
-        out.print(summary_table(result))
+        out.print(summary_table(result, curves))
     acc = f"test accuracy {pct(result.test_accuracy)}" if result.test_accuracy is not None else "done"
     if result.at_chance:  # finished, but learned nothing: never a plain success
         warn_chance(result.health)

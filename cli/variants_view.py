@@ -1,14 +1,12 @@
 """Terminal rendering of int8/fp16 exports (shared by export, verify and bench). No torch here."""
 from __future__ import annotations
 
-from .common import err, escape, out
+from .common import err, escape, out, show_report
 
 SLOWER = 1.0  # a ratio below this means the converted file is not faster here
 
 
 def show_quantized(report, options) -> None:
-    from .verify_cmd import show_report
-
     if report.verification is not None:
         show_report(report.verification)
     if not report.written:
@@ -47,3 +45,23 @@ def show_speed(speed, label: str) -> None:
             " (quantize/dequantize overhead outweighs the int8 arithmetic on a model this small)"
         err.print(f"[yellow]warning:[/] the {label} file is not faster than fp32 here {where}{why}; "
                   "it is smaller. Measure on the target machine: `zoo bench NAME`", soft_wrap=True)
+
+
+def show_variants(speed) -> None:
+    """`zoo bench`: every exported variant, timed side by side."""
+    from rich.table import Table
+
+    base = next((t for t in speed.timings if t.label.split()[0] == "fp32"), speed.timings[0])
+    big = speed.timings[0].big_batch
+    table = Table(title=f"exported variants: ONNX Runtime, {speed.threads} threads, interleaved, medians")
+    for column in ("variant", "providers", "size MB", "vs fp32", "batch 1 ms", "speed-up", f"batch {big} img/s",
+                   "speed-up"):
+        table.add_column(column, justify="left" if column in ("variant", "providers") else "right")
+    for t in speed.timings:
+        table.add_row(t.label, ", ".join(t.providers), f"{t.size_bytes / 1e6:.2f}",
+                      f"{t.size_bytes / base.size_bytes:.2f}x", f"{t.batch1_ms:.3f}",
+                      f"{base.batch1_ms / t.batch1_ms:.2f}x", f"{t.throughput:,.0f}",
+                      f"{base.big_batch_ms / t.big_batch_ms:.2f}x")
+    out.print(table)
+    out.print(f"[dim]load average {speed.load_before[0]:.2f} before, {speed.load_after[0]:.2f} after (1 min); "
+              "a speed-up below 1.00x means slower than fp32 on this machine[/]", soft_wrap=True)

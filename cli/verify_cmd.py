@@ -1,86 +1,13 @@
 """`zoo verify NAME [--onnx PATH] [--vectors]`: does the ONNX file compute what PyTorch computes?"""
 from __future__ import annotations
 
-import contextlib
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .common import err, fail, out, print_json, registry, run_spec
+from .common import PROVIDER_HELP, check_provider, fail, print_json, registry, run_spec, show_report, status
 
-PROVIDER_HELP = "ONNX Runtime provider: auto (CUDA when a CUDA device is present), cuda (FAIL if not used), cpu."
-PROVIDERS = ("auto", "cuda", "cpu")
-
-
-def check_provider(provider: str) -> None:
-    """Checked before any slow work starts."""
-    if provider not in PROVIDERS:
-        fail(f"unknown --provider {provider!r}: use {', '.join(PROVIDERS)}", 2)
-
-
-@contextlib.contextmanager
-def status(message: str, quiet: bool = False):
-    """One rich status line on stderr while a library works. The console is pinned to the
-    real stream now, so the core's capture of other libraries' chatter does not swallow it."""
-    if quiet:
-        yield
-        return
-    from rich.console import Console
-
-    console = Console(file=sys.stderr, width=err.width if not err.is_terminal else None, highlight=False)
-    with console.status(message):
-        yield
-
-
-def _num(value) -> str:
-    return "-" if value is None else f"{value:.2e}"
-
-
-def check_table(report):
-    from .common import escape
-    from rich.table import Table
-
-    against = {"pytorch": "PyTorch", "accuracy": "PyTorch, by test-set accuracy"}.get(report.mode, "stored vectors")
-    table = Table(title=escape(f"{report.model}: ONNX Runtime vs {against}"))
-    for column in ("check", "", "max abs err", "max rel err", "argmax agree", "detail"):
-        table.add_column(column, justify="right" if "err" in column or "agree" in column else "left")
-    for c in report.checks:
-        agree = f"{c.argmax[0]}/{c.argmax[1]}" if c.argmax else "-"
-        table.add_row(escape(c.name), "[green]✓[/]" if c.ok else "[red]✗[/]", _num(c.max_abs), _num(c.max_rel),
-                      agree, escape(c.detail))
-    return table
-
-
-def show_report(report) -> None:
-    """The table, the notes, then one PASS/FAIL line with tolerance and providers."""
-    from .common import escape
-
-    from zoo.onnx.defaults import CUDA_TOLERANCE
-    from zoo.onnx.verify import describe_failure
-
-    out.print(check_table(report))
-    for note in report.notes:
-        out.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
-    tol = report.tolerance
-    if tol is not None:
-        gpu = "" if "CUDA" in tol.basis else f"; on CUDA: atol {CUDA_TOLERANCE[0]:g}, rtol {CUDA_TOLERANCE[1]:g}, TF32 off"
-        out.print(f"tolerance: atol {tol.atol:g}, rtol {tol.rtol:g} ({tol.basis}){gpu}; a value passes when "
-                  f"|onnx - torch| <= atol + rtol x |torch|, so near zero the atol term allows a relative error "
-                  f"above rtol", soft_wrap=True)
-    out.print(f"providers used: {', '.join(report.providers) or '-'} (asked: {report.provider_choice})",
-              soft_wrap=True)
-    if report.vectors:
-        out.print(f"test vectors: {escape(report.vectors)}/test_data_set_*", soft_wrap=True)
-    if report.ok and report.mode == "accuracy":
-        out.print(f"[bold green]PASS[/] {report.model}: {escape(report.checks[-2].detail)}; "
-                  f"{escape(report.checks[-1].detail)}", soft_wrap=True)
-    elif report.ok:
-        out.print(f"[bold green]PASS[/] {report.model}: max abs err {_num(report.max_abs)}, "
-                  f"max rel err {_num(report.max_rel)}; every value within atol + rtol x |torch|", soft_wrap=True)
-    else:
-        out.print(f"[bold red]FAIL[/] {report.model}: {escape(describe_failure(report))}", soft_wrap=True)
 
 
 def verify(
@@ -130,10 +57,10 @@ def verify(
 def _against_torch(spec, path, weights, untrained, provider, atol, rtol, data_dir, accuracy):
     from zoo.onnx import pipeline
     from zoo.onnx.predict import read_facts
-    from zoo.onnx.weights import resolve
+    from zoo.runs import resolve_weights
 
     if spec is None:  # the file says which model it is
         spec = registry().get_spec(read_facts(path).model)
     spec = run_spec(spec.name, weights, untrained=untrained)  # the run's builder arguments and input scale
-    return pipeline.verify_file(spec, resolve(spec, weights, untrained), path, provider, atol, rtol, data_dir,
-                                accuracy=accuracy)
+    source = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)
+    return pipeline.verify_file(spec, source, path, provider, atol, rtol, data_dir, accuracy=accuracy)

@@ -7,26 +7,7 @@ import typer
 
 from rich.markup import escape
 
-from .common import err, fail, out, print_json, registry, shape_text
-
-
-def layer_table(report, explain: bool = False):
-    """One row per layer; `explain` adds how each parameter count comes about."""
-    from rich.table import Table
-
-    table = Table(title=f"{report.model}: input {shape_text(report.input_shape)}, "
-                        f"{report.total_params:,} parameters")
-    columns = ["layer", "type", "k/s/p/d", "formula", "declared", "actual", "params"]
-    columns += ["parameter formula", ""] if explain else [""]
-    for column in columns:
-        table.add_column(column, justify="right" if column == "params" else "left")
-    for layer in report.layers:
-        mark = "[green]✓[/]" if layer.ok else "[red]✗[/]"
-        cells = [layer.name, layer.kind, layer.settings or "-", layer.formula or "-",
-                 shape_text(layer.declared), shape_text(layer.actual), f"{layer.params:,}"]
-        cells += [layer.param_formula or "-", mark] if explain else [mark]
-        table.add_row(*cells)
-    return table
+from .common import err, fail, layer_table, out, print_json, registry
 
 
 def _check(spec, model_args=None):

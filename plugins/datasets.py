@@ -12,7 +12,7 @@ from pathlib import Path
 
 import zoo
 from zoo.data.classes import CIFAR10_CLASSES, FASHION_MNIST_CLASSES, MNIST_CLASSES
-from zoo.errors import DataError
+from zoo.errors import DataError, describe
 
 IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -29,11 +29,6 @@ def _load_cifar10(root: Path, split: str):
     from zoo.data.cifar import load_cifar10
 
     return load_cifar10(root, split)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _idx_downloader(torchvision_class: str):
@@ -54,7 +49,7 @@ def _idx_downloader(torchvision_class: str):
                     download_url(f"{mirror}{filename}", root=str(root), filename=filename, md5=md5)
                 return
             except Exception as exc:  # try the next mirror
-                errors.append(f"{mirror}: {_first_line(exc)}")
+                errors.append(f"{mirror}: {describe(exc)}")
         if all(": no network" in e for e in errors):  # the common offline case, said briefly
             raise DataError(f"no network: none of the {len(errors)} {torchvision_class} mirrors is reachable")
         raise DataError(f"no {torchvision_class} mirror worked: {'; '.join(errors)}")

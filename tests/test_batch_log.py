@@ -49,7 +49,7 @@ def test_cli_logs_every_n_batches_and_draws_them(tmp_path):
 
 def test_a_run_resumed_mid_epoch_keeps_each_interval_once(tmp_path):
     folder = tmp_path / "run"
-    opts = dict(model="mlp", epochs=2, limit=256, batch_size=32, threads=1, log_every=2, curves=False, out=folder)
+    opts = dict(model="mlp", epochs=2, limit=256, batch_size=32, threads=1, log_every=2, out=folder)
     logged = []
 
     def stop_at_batch_5(event):

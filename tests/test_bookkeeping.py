@@ -18,7 +18,7 @@ from zoo.train import EpochEnded, EpochStarted, TrainConfig, train
 from zoo.train.checkpoint import read_checkpoint
 from zoo.train.config import CheckpointEvery
 
-TINY = dict(limit=128, batch_size=64, threads=1, curves=False)
+TINY = dict(limit=128, batch_size=64, threads=1)
 
 
 def rows(folder):

@@ -164,7 +164,7 @@ def test_two_processes_at_batch_b_step_like_one_process_at_2b(tmp_path):
     assert two.returncode == 0, two.stderr
     single = train(TrainConfig("lenet5", limit=64, epochs=1, optimizer="sgd", schedule="constant", lr=0.5,
                                momentum=0, threads=1, offline=True, augment=False, batch_size=64,
-                               out=tmp_path / "one", curves=False))
+                               out=tmp_path / "one"))
     wa, wb = weights(tmp_path / "two"), weights(single.folder)
     for key in wa:
         torch.testing.assert_close(wa[key], wb[key], rtol=1e-5, atol=1e-6, msg=f"{key} differs")

@@ -17,7 +17,7 @@ from zoo.runs import METRICS_FILE, RUN_FILE, WEIGHTS_FILE
 from zoo.train import TrainConfig, train
 
 runner = CliRunner()
-TINY = dict(limit=128, batch_size=64, threads=1, curves=False)
+TINY = dict(limit=128, batch_size=64, threads=1)
 
 
 def invoke(*args):

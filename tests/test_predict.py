@@ -18,7 +18,7 @@ import zoo
 from zoo.cli.main import app
 from zoo.data.resolve import load_dataset
 from zoo.onnx import ExportOptions, export_and_verify
-from zoo.onnx.weights import trained
+from zoo.runs import resolve_weights
 from zoo.preprocess import normalize
 
 runner = CliRunner()
@@ -53,7 +53,7 @@ def digits(tmp_path_factory):
     model = quick_train(spec, load_dataset("mnist", "train", offline=True))
     weights = root / "model.safetensors"
     save_file(model.state_dict(), str(weights))
-    source = trained(spec, weights)
+    source = resolve_weights(spec, weights)
     plain = export_and_verify(spec, weights=source, out_dir=root / "plain")
     raw = export_and_verify(spec, weights=source, out_dir=root / "raw", options=ExportOptions(raw_input=True))
     assert plain.ok and raw.ok, (plain.verification.failures, raw.verification.failures)

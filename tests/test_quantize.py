@@ -193,9 +193,21 @@ def test_unknown_precision_is_a_choice_error(in_root):
     assert result.exit_code == 2 and "'int4' is not one of 'int8', 'fp16'" in result.output
 
 
-def test_raw_input_export_gets_its_own_default_name(in_root):
-    fp32 = in_root.root / "exported" / "lenet5.onnx"
-    assert invoke("export", "lenet5", "--weights", in_root.weights).exit_code == 0
+@pytest.fixture(scope="module")
+def fp32_export(trained):
+    path = trained.root / "exported" / "lenet5.onnx"
+    old = Path.cwd()
+    os.chdir(trained.root)
+    try:
+        result = invoke("export", "lenet5", "--weights", trained.weights)
+    finally:
+        os.chdir(old)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_raw_input_export_gets_its_own_default_name(in_root, fp32_export):
+    fp32 = fp32_export
     before = fp32.read_bytes()
     result = invoke("export", "lenet5", "--raw-input", "--weights", in_root.weights)
     assert result.exit_code == 0, result.output
@@ -204,3 +216,46 @@ def test_raw_input_export_gets_its_own_default_name(in_root):
     assert fp32.read_bytes() == before and not facts(fp32).raw_input  # the float export and its vectors stay
     assert (in_root.root / "exported" / "lenet5" / "vectors.json").is_file()
     assert json.loads((in_root.root / "exported" / "lenet5.raw" / "vectors.json").read_text())["input_dtype"] == "uint8"
+
+
+def test_an_operator_the_quantizer_cannot_handle_is_named():
+    from onnx import TensorProto, helper
+
+    from zoo.errors import ExportError
+    from zoo.onnx.quantize import QuantizeOptions, quantize_int8
+
+    weight = numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["input", "w"], ["c"]),
+             helper.make_node("Frobnicate", ["c"], ["logits"], domain="com.example")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 4, 6, 6])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.example", 1)])
+    inputs = np.random.default_rng(0).standard_normal((8, 1, 8, 8)).astype(np.float32)
+    with pytest.raises(ExportError, match="cannot handle operator com.example.Frobnicate") as info:
+        quantize_int8(model, inputs, QuantizeOptions("int8"))
+    assert "\n" not in str(info.value) and "--quantize fp16" in str(info.value)
+
+
+def test_bench_compares_every_exported_variant(in_root, fp32_export):
+    result = invoke("bench", "lenet5", "--weights", in_root.weights, "--json", "--budget", "0.1", "--repeat", "5",
+                    "--batch", "16", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    groups = json.loads(result.stdout)["variants"]
+    float_group = next(g for g in groups if g["timings"][0]["label"] == "fp32")
+    timings = {t["label"]: t for t in float_group["timings"]}
+    assert set(timings) == {"fp32", "int8", "fp16"}
+    for label, t in timings.items():
+        name = "lenet5.onnx" if label == "fp32" else f"lenet5.{label}.onnx"
+        assert t["size_bytes"] == (in_root.root / "exported" / name).stat().st_size
+        assert t["batch1_ms"] > 0 and t["throughput"] > 0 and t["big_batch"] == 16
+        assert t["providers"] == ["CPUExecutionProvider"]
+    assert timings["int8"]["size_bytes"] < timings["fp16"]["size_bytes"] < timings["fp32"]["size_bytes"]
+    text = invoke("bench", "lenet5", "--weights", in_root.weights, "--budget", "0.1", "--repeat", "5",
+                  "--batch", "16", "--threads", "1")
+    assert text.exit_code == 0 and "exported variants" in text.stdout and "int8" in text.stdout
+
+
+def test_verify_vectors_of_an_int8_file_says_how_it_is_checked(in_root):
+    result = invoke("verify", "lenet5", "--onnx", "exported/lenet5.int8.onnx", "--vectors")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "checked by test accuracy" in result.stderr

@@ -24,6 +24,17 @@ def test_ci_runs_the_readme_test_command():
     assert test_command in (ROOT / ".ci" / "run").read_text()
 
 
+def test_ci_checks_the_import_layers():
+    """lint-imports runs in CI after the tests, from the test extra, against pyproject's contracts."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.index("lint-imports") > ci.index("&& pytest")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert any(dep.startswith("import-linter") for dep in pyproject["project"]["optional-dependencies"]["test"])
+    contracts = pyproject["tool"]["importlinter"]["contracts"]
+    layers = next(c for c in contracts if c["type"] == "layers")
+    assert layers["layers"][1] == "viz | onnx | train"  # training and drawing stay independent
+
+
 def test_readme_plugin_example_works(fake_dists):
     pyproject = tomllib.loads(code_block_after("`pyproject.toml`"))
     module_source = code_block_after("`zoo_tinynet.py`")

@@ -14,7 +14,7 @@ from zoo.train.settings import settle
 
 def _session(tmp_path, threads: int) -> Session:
     spec = zoo.get_spec("lenet5")
-    config = TrainConfig("lenet5", epochs=1, batch_size=64, limit=128, out=tmp_path / "run", curves=False)
+    config = TrainConfig("lenet5", epochs=1, batch_size=64, limit=128, out=tmp_path / "run")
     settings = settle(spec, config, None)
     return Session(spec, tmp_path / "run", settings, torch.device("cpu"), config, lambda e: None, StopFlag(),
                    None, threads)

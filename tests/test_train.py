@@ -69,8 +69,9 @@ def test_cli_train_writes_the_run_folder(tmp_path):
     assert "epoch 1/2" in result.stdout and "epoch 2/2" in result.stdout  # plain lines: not a terminal
     assert "test accuracy" in result.stdout
 
-    for name in (WEIGHTS_FILE, RUN_FILE, METRICS_FILE, CHECKPOINT_FILE, CHECKPOINT_STATE_FILE):
+    for name in (WEIGHTS_FILE, RUN_FILE, METRICS_FILE, CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, "curves.png"):
         assert (folder / name).is_file(), name
+    assert str(folder / "curves.png") in result.stdout  # the command drew the curves and says where
     info = json.loads((folder / RUN_FILE).read_text())
     assert info["model"] == "lenet5" and info["plugin"] == "zoo" and info["plugin_version"]
     assert info["dataset"] == "mnist" and info["dataset_variant"] == "mnist-sample"
@@ -153,6 +154,7 @@ def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path, optimizer, 
     assert second.status == "finished" and second.epoch == 2
 
     assert_same_weights(tmp_path / "straight", tmp_path / "split")
+    assert not list((tmp_path / "straight").glob("*.png"))  # training records data; only commands draw
     same = ("train_loss", "train_acc", "test_loss", "test_acc", "lr")
     assert [[getattr(m, k) for k in same] for m in straight.metrics] == \
         [[getattr(m, k) for k in same] for m in second.metrics]
@@ -210,8 +212,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_cli_divergence_exits_1_with_a_clear_message(tmp_path):
+    # batch 64: several steps, so the blown-up weights are trained on (one step only evaluates them)
     result = invoke("train", "lenet5", "--optimizer", "sgd", "--lr", "1e6", "--schedule", "constant",
-                    "--epochs", "1", "--limit", "256", "--out", tmp_path / "r")
+                    "--epochs", "1", "--limit", "256", "--batch-size", "64", "--out", tmp_path / "r")
     assert result.exit_code == 1
     assert "diverged" in result.stderr and "no checkpoint was written" in result.stderr
     assert "Traceback" not in result.output

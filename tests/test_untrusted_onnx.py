@@ -22,7 +22,7 @@ from zoo.onnx import pipeline
 from zoo.onnx.metadata import PREFIX, props_of, set_props
 from zoo.onnx.predict import predict_images
 from zoo.onnx.vectors import INFO_FILE, read_vectors, vectors_dir
-from zoo.onnx.weights import untrained
+from zoo.runs import untrained_weights as untrained
 
 pytestmark = pytest.mark.timeout(300)
 runner = CliRunner()

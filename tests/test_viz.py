@@ -262,7 +262,7 @@ def test_select_mistakes_orders_by_confidence():
 
 def test_interval_loss_from_running_means():
     from zoo.train.events import BatchProgress, EpochStarted, RunStarted
-    from zoo.viz.lr_sweep import SweepRun, _IntervalLoss
+    from zoo.train.sweep import SweepRun, _IntervalLoss
 
     run = SweepRun(0.1, Path("x"))
     tracker = _IntervalLoss(run)

@@ -26,7 +26,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         remove_stale_temps(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise OutputError(_cannot_write(path, exc)) from None
+        raise OutputError(_cannot_write(path, exc)) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -36,7 +36,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.chmod(tmp_path, _mode_for(path))
         os.replace(tmp_path, path)
     except OSError as exc:  # disk full, or a folder where the file should go: the old file is kept
-        raise OutputError(_cannot_write(path, exc)) from None
+        raise OutputError(_cannot_write(path, exc)) from exc
     finally:
         tmp_path.unlink(missing_ok=True)
 

@@ -47,12 +47,12 @@ def open_image(path: str | Path) -> Iterator[object]:
                 # Pillow warns above its own bound (89 MP); ours, checked next, is lower.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 img = Image.open(fh)
-        except UnidentifiedImageError:
-            raise DataError(f"{shown}: not an image file Pillow can read (use PNG or JPEG)") from None
-        except Image.DecompressionBombError:
+        except UnidentifiedImageError as exc:
+            raise DataError(f"{shown}: not an image file Pillow can read (use PNG or JPEG)") from exc
+        except Image.DecompressionBombError as exc:
             raise DataError(f"{shown}: has more than {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} million pixels, "
                             f"over zoo's limit of {MAX_PIXELS // 1_000_000} million for an image; "
-                            "zoo's models take tiny inputs: shrink it first") from None
+                            "zoo's models take tiny inputs: shrink it first") from exc
         except (OSError, ValueError, SyntaxError) as exc:
             raise DataError(f"{shown}: not a readable image ({exc})") from exc
         with img:

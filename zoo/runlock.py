@@ -65,8 +65,8 @@ class RunLock:
             os.close(os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644))
             lock = FileLock(str(self.folder / LOCK_FILE), timeout=_WAIT)
             lock.acquire()
-        except Timeout:
-            raise RunLockedError(self.folder, _read_owner(self.folder)) from None
+        except Timeout as exc:
+            raise RunLockedError(self.folder, _read_owner(self.folder)) from exc
         except OSError as exc:
             self._remove_if_ours()
             raise OutputError(f"cannot write the run folder {self.folder} ({exc.strerror or exc}); "

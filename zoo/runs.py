@@ -1,23 +1,30 @@
-"""Where a training run lives and how its weights are read back.
+"""Where a training run lives and how its weights are read back: the one place that
+turns "these weights" (runs/NAME, --out RUN, --weights PATH or --untrained) into the
+model, its run.json, the dataset and class names it was trained on, and its
+fingerprint. Every command that uses trained weights goes through `resolve_weights`.
 
     runs/NAME/model.safetensors     final weights (safetensors, never pickle)
     runs/NAME/run.json              what was trained, how, and how well
     runs/NAME/metrics.csv           one row per epoch
     runs/NAME/batches.csv           one row per N batches (zoo train --log-every N)
+    runs/NAME/curves.png            drawn from metrics.csv by zoo.viz.curves (the command layer asks for it)
     runs/NAME/checkpoint.safetensors + checkpoint.json   resumable state
 """
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import safeio
-from .errors import CheckpointError
+from .errors import CheckpointError, UsageError, describe
 from .spec import ModelSpec, check_name
 
 RUNS_ROOT = Path("runs")
 WEIGHTS_FILE = "model.safetensors"
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.csv"
+CURVES_FILE = "curves.png"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 CHECKPOINT_STATE_FILE = "checkpoint.json"
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
@@ -117,20 +124,104 @@ def trained_on(spec: ModelSpec, weights: str | Path) -> dict:
     return found
 
 
-def trained_data_dir(spec: ModelSpec, weights: str | Path, dataset: str) -> Path | None:
-    """The folder the weights' training data was read from (run.json), when it still exists
-    and `dataset` is the one they were trained on: `zoo evaluate --weights RUN/...` then
-    needs no --data-dir repeated. None otherwise."""
-    found = trained_on(spec, weights)
-    source = found.get("dataset_source")
-    if found.get("dataset") != dataset or found.get("dataset_variant") != dataset or not source:
-        return None  # another dataset, or a stand-in (fallback) was used: search as usual
-    folder = Path(source)
-    return folder if folder.is_dir() and not folder.is_symlink() else None
+UNTRAINED_SEED = 0
 
 
-def test_dataset_for(spec: ModelSpec, weights: str | Path, dataset: str | None = None) -> str:
-    """The dataset to test trained weights on: the one asked for, else the one they were
-    trained on (a lenet5 trained with --dataset fashion-mnist is judged on Fashion-MNIST),
-    else the model's own."""
-    return dataset or trained_on(spec, weights).get("dataset") or spec.dataset
+@dataclass
+class Weights:
+    """Weights a command works with, and what their run.json says they were trained on.
+
+    `sha256` is their fingerprint (it goes into ONNX metadata so `zoo verify` can tell a
+    file made from other weights): the sha256 of the weights file when there is one
+    (what `sha256sum runs/NAME/model.safetensors` prints), else of the tensors
+    themselves (in-memory and --untrained models, the builder's initialisation after
+    `torch.manual_seed(UNTRAINED_SEED)`). It is computed on first use."""
+
+    model: object  # nn.Module in eval mode, on the CPU
+    source: str  # e.g. "runs/lenet5/model.safetensors", "untrained (builder after torch.manual_seed(0))"
+    path: Path | None = None  # the weights file, when there is one
+    dataset: str | None = None  # the data the weights were trained on, when run.json says
+    dataset_variant: str | None = None
+    class_names: tuple[str, ...] | None = None  # of that dataset, when run.json records them
+    dataset_source: str | None = None  # the folder the training data was read from, per run.json
+    _sha256: str | None = field(default=None, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.path) if self.path is not None else tensor_sha256(self.model)
+        return self._sha256
+
+    def test_dataset(self, spec: ModelSpec, asked: str | None = None) -> str:
+        """The dataset to test on: the one asked for, else the one the weights were trained
+        on (a lenet5 trained with --dataset fashion-mnist is judged on Fashion-MNIST), else
+        the model's own."""
+        return asked or self.dataset or spec.dataset
+
+    def data_dir(self, dataset: str) -> Path | None:
+        """The folder the training data was read from, when it still exists and `dataset` is
+        the one the weights were trained on: `zoo evaluate --weights RUN/...` then needs no
+        --data-dir repeated. None otherwise (another dataset, or a fallback stood in)."""
+        if self.dataset != dataset or self.dataset_variant != dataset or not self.dataset_source:
+            return None
+        folder = Path(self.dataset_source)
+        return folder if folder.is_dir() and not folder.is_symlink() else None
+
+    def names(self, spec: ModelSpec) -> tuple[str, ...]:
+        """Class names of the data the weights were trained on, else the spec's."""
+        return self.class_names or spec.class_names
+
+
+def resolve_weights(spec: ModelSpec, weights: str | Path | None = None, out: str | Path | None = None, *,
+                    untrained: bool = False, offer_untrained: bool = False) -> Weights:
+    """The weights a command uses: --weights PATH, else RUN/model.safetensors (RUN is --out
+    or runs/NAME), or the builder's initial weights with `untrained`. `offer_untrained`:
+    the command has an --untrained option, so the error for missing weights names it."""
+    if untrained:
+        if weights is not None:
+            raise UsageError("--weights and --untrained exclude each other: pick one")
+        return untrained_weights(spec)
+    path = weights_path(spec.name, weights, out)
+    if offer_untrained and not path.is_file():
+        where = f"no trained weights for '{spec.name}' at {path}"
+        if weights is None:
+            raise CheckpointError(f"{where}: run `zoo train {spec.name}` first, pass --weights PATH, "
+                                  "or --untrained to use random initial weights")
+        raise CheckpointError(f"{where}: check the path, or pass --untrained to use random initial weights")
+    model = load_trained(spec, weights, out)
+    info = trained_on(spec, path)
+    return Weights(model, str(path), path, info.get("dataset"), info.get("dataset_variant"), info.get("class_names"),
+                   info.get("dataset_source"))
+
+
+def in_memory(model, source: str = "in-memory model") -> Weights:
+    return Weights(model.eval(), source)
+
+
+def untrained_weights(spec: ModelSpec) -> Weights:
+    import torch
+
+    torch.manual_seed(UNTRAINED_SEED)
+    weights = in_memory(spec.build(), f"untrained (builder after torch.manual_seed({UNTRAINED_SEED}))")
+    weights.dataset_variant = "none (untrained)"
+    return weights
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tensor_sha256(model) -> str:
+    """sha256 over the state_dict: names, dtypes, shapes and bytes, in name order."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

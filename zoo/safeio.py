@@ -106,10 +106,10 @@ def open_regular(path: str | Path, limit: Limit, error: type[ZooError] = DataErr
         flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise error(f"{for_display(path)}: file not found" + (f"; {missing}" if missing else "")) from None
-    except IsADirectoryError:
-        raise error(f"{for_display(path)}: is a folder, not {limit.a}") from None
+    except FileNotFoundError as exc:
+        raise error(f"{for_display(path)}: file not found" + (f"; {missing}" if missing else "")) from exc
+    except IsADirectoryError as exc:
+        raise error(f"{for_display(path)}: is a folder, not {limit.a}") from exc
     except OSError as exc:
         if not follow_links and path.is_symlink():
             raise error(f"{for_display(path)}: is a symbolic link; zoo does not follow links here, "
@@ -168,12 +168,12 @@ def parse_json(data: bytes | str, where: str, error: type[ZooError] = DataError)
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         value = json.loads(text)
-    except RecursionError:
-        raise error(f"{for_display(where)}: JSON nested deeper than zoo's limit of {JSON_MAX_DEPTH} levels") from None
+    except RecursionError as exc:
+        raise error(f"{for_display(where)}: JSON nested deeper than zoo's limit of {JSON_MAX_DEPTH} levels") from exc
     except UnicodeDecodeError as exc:
-        raise error(f"{for_display(where)}: is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise error(f"{for_display(where)}: is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except ValueError as exc:
-        raise error(f"{for_display(where)}: is not valid JSON ({exc})") from None
+        raise error(f"{for_display(where)}: is not valid JSON ({exc})") from exc
     if json_depth(value) > JSON_MAX_DEPTH:
         raise error(f"{for_display(where)}: JSON nested deeper than zoo's limit of {JSON_MAX_DEPTH} levels")
     return value

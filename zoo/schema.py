@@ -201,7 +201,7 @@ class JsonText(Checker):
         except RecursionError:
             parsed = None
         except ValueError as exc:
-            raise self.fail(value, path, f"is not valid JSON ({exc})") from None
+            raise self.fail(value, path, f"is not valid JSON ({exc})") from exc
         if parsed is None and value.strip() != "null" or json_depth(parsed) > JSON_MAX_DEPTH:
             raise self.fail(value, path, f"is JSON nested deeper than zoo's limit of {JSON_MAX_DEPTH} levels")
         return self.inner.check(parsed, path)
@@ -217,4 +217,4 @@ def validate(value: Any, schema: Checker, where: str, error: type[ZooError] = Da
         return schema.check(value, "")
     except SchemaError as exc:
         field_name = f"field '{for_display(exc.path, 80)}'" if exc.path else "the top level"
-        raise error(f"{for_display(where)}: {field_name} {exc.message}" + (f"; {hint}" if hint else "")) from None
+        raise error(f"{for_display(where)}: {field_name} {exc.message}" + (f"; {hint}" if hint else "")) from exc

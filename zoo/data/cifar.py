@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .. import safeio
-from ..errors import DataError
+from ..errors import DataError, describe
 
 PY_DIR, BIN_DIR = "cifar-10-batches-py", "cifar-10-batches-bin"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -62,8 +62,8 @@ class SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         try:
             return self._allowed[(module, name)]
-        except KeyError:
-            raise DataError(f"{self.source}: refuses to unpickle {module}.{name}: this is not a CIFAR batch") from None
+        except KeyError as exc:
+            raise DataError(f"{self.source}: refuses to unpickle {module}.{name}: this is not a CIFAR batch") from exc
 
 
 def safe_load(path: Path) -> object:
@@ -74,8 +74,8 @@ def safe_load(path: Path) -> object:
     except DataError:
         raise
     except Exception as exc:  # pickle raises many types on garbage input
-        raise DataError(f"{path}: does not unpickle ({type(exc).__name__}: {exc}); "
-                        "the file is corrupt or not a CIFAR-10 python batch: download it again") from None
+        raise DataError(f"{path}: does not unpickle ({describe(exc)}); "
+                        "the file is corrupt or not a CIFAR-10 python batch: download it again") from exc
 
 
 def _get(batch: dict, key: str):
@@ -97,11 +97,11 @@ def _read_py_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
                         "for 3x32x32 images; this is not a CIFAR-10 batch")
     try:
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    except OverflowError:  # a label such as 2**70 fits no integer type
+    except OverflowError as exc:  # a label such as 2**70 fits no integer type
         raise DataError(f"{path}: field 'labels' holds a number beyond 64 bits; CIFAR-10 labels are "
-                        f"0-{NUM_CLASSES - 1}: this is not a CIFAR-10 batch") from None
+                        f"0-{NUM_CLASSES - 1}: this is not a CIFAR-10 batch") from exc
     except (TypeError, ValueError) as exc:
-        raise DataError(f"{path}: field 'labels' are not integers ({exc})") from None
+        raise DataError(f"{path}: field 'labels' are not integers ({describe(exc)})") from exc
     if len(labels) != len(data):
         raise DataError(f"{path}: {len(data)} images but {len(labels)} labels; the batch is corrupt")
     return data, labels

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import safeio
-from ..errors import DataError
+from ..errors import DataError, describe
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -52,7 +52,7 @@ def _parse(path: Path, expected_magic: int) -> tuple[tuple[int, ...], np.ndarray
             got = _read_into(stream, flat)
             extra = len(stream.read(1)) if got == expected else 0
         except (EOFError, OSError, zlib.error) as exc:
-            raise DataError(f"{path}: truncated or corrupt gzip ({exc}); delete it and download it again") from exc
+            raise DataError(f"{path}: truncated or corrupt gzip ({describe(exc)}); delete it and download it again") from exc
     if got < expected:
         raise DataError(f"{path}: header says {'x'.join(map(str, dims))} = {expected} bytes but the file "
                         f"holds {got}; it is truncated: download it again")

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import zoo
 
-from ..errors import DataError, UsageError, ZooError
+from ..errors import DataError, UsageError, ZooError, describe
 from ..spec import DatasetSpec
 
 DATA_DIR_ENV = "ZOO_DATA_DIR"
@@ -101,7 +101,7 @@ def check_reachable(url: str, timeout: float = CONNECT_TIMEOUT) -> None:
             sock.settimeout(timeout)
             sock.connect(address)
     except OSError as exc:
-        raise DataError(f"no network: cannot connect to {host}:{port} within {timeout:g} s ({exc})") from None
+        raise DataError(f"no network: cannot connect to {host}:{port} within {timeout:g} s ({describe(exc)})") from exc
 
 
 def _getaddrinfo(host: str, port: int):
@@ -200,13 +200,6 @@ def download(spec: DatasetSpec, data_dir: str | Path | None = None) -> Path:
     return target
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    if isinstance(exc, ZooError) and text:
-        return text[0]
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 def _try_download(spec: DatasetSpec, data_dir, offline: bool) -> tuple[Path | None, str]:
     """(folder, "") after a download, else (None, why there was none)."""
     if spec.download is None:
@@ -217,7 +210,7 @@ def _try_download(spec: DatasetSpec, data_dir, offline: bool) -> tuple[Path | No
     try:
         return download(spec, data_dir), ""
     except Exception as exc:  # any download failure falls through to the fallback or a clear error
-        return None, f"download failed: {_describe(exc)}"
+        return None, f"download failed: {describe(exc)}"
 
 
 def _how_to_get(spec: DatasetSpec, data_dir, why: str) -> str:
@@ -276,7 +269,7 @@ def _load_fallback(spec: DatasetSpec, split, data_dir, offline, searched, why, s
         fallback = zoo.get_dataset(spec.fallback)
     except ZooError as exc:
         raise DataError(f"{_not_found(spec, searched, why)}, and its fallback "
-                        f"'{spec.fallback}' is unavailable: {exc}") from None
+                        f"'{spec.fallback}' is unavailable: {exc}") from exc
     if fallback.input_shape != spec.input_shape or len(fallback.class_names) != len(spec.class_names):
         raise DataError(f"dataset '{spec.name}': fallback '{fallback.name}' has a different image shape "
                         "or class count, so it cannot stand in for it")

@@ -6,7 +6,8 @@
 
 Submodules: export (torch -> ONNX), verify (comparisons, reports), pipeline (the
 steps above), vectors (ONNX model zoo test data), runtime (sessions, providers),
-metadata (what a file records), weights (which weights, sha256), bench, predict.
+metadata (what a file records), bench, predict (ONNX Runtime on image files).
+Which weights are exported, and their sha256, is zoo.runs.resolve_weights.
 Attributes load lazily: importing zoo.onnx does not import torch.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ _EXPORTS = {
     "ExportReport": "pipeline", "default_path": "pipeline",
     "ExportOptions": "export", "DEFAULT_OPSET": "export",
     "VerifyReport": "verify", "Check": "verify", "Tolerance": "verify",
-    "ExportFacts": "metadata", "Weights": "weights",
+    "ExportFacts": "metadata",
     "load_model": "runtime", "open_session": "runtime",
     "read_facts": "predict", "predict_images": "predict", "benchmark": "bench",
 }

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .export import model_input
 from .verify import Check, run_both
 
 CHUNK = 256
@@ -49,12 +50,6 @@ def test_images(spec, dataset: str, data_dir=None, samples: int | None = None, s
         pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:samples]
         images, labels = images[pick], labels[pick]
     return images, labels, data.variant
-
-
-def model_input(spec, images, raw: bool):
-    from ..preprocess import normalize
-
-    return images if raw else normalize(images, spec.eval_transforms)
 
 
 def measure(spec, module, session, images, labels, variant: str, raw: bool, chunk: int = CHUNK) -> Accuracy:

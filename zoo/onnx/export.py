@@ -16,15 +16,16 @@ from torch import nn
 
 import zoo
 
-from ..errors import ExportError, UsageError
+from ..errors import ExportError, UsageError, describe
+from ..preprocess import Normalize, normalize
+from ..runs import Weights
 from ..spec import ModelSpec
 from . import diagnose
 from .defaults import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from .metadata import BATCH_AXIS, INPUT_NAME, OUTPUT_NAME, RESIZE_RULE, ExportFacts, polarity_of, preprocessing_of, \
     set_props
 from .quiet import captured
-from .runtime import check_model, first_line
-from .weights import Weights
+from .runtime import check_model
 
 PROTOBUF_LIMIT = 2 * 1024**3
 
@@ -51,17 +52,16 @@ class ExportOptions:
 
 
 class RawInput(nn.Module):
-    """uint8 pixels in, the model's logits out: the eval preprocessing lives in the graph,
-    with the same arithmetic as zoo.preprocess.normalize."""
+    """uint8 pixels in, the model's logits out: the eval preprocessing (zoo.preprocess.Normalize)
+    lives in the graph."""
 
     def __init__(self, model: nn.Module, mean, std):
         super().__init__()
         self.model = model
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))  # (1, C, 1, 1)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.normalize = Normalize(mean, std)
 
     def forward(self, pixels):  # (b, C, H, W) uint8
-        return self.model((pixels.float() / 255.0 - self.mean) / self.std)
+        return self.model(self.normalize(pixels))
 
 
 def inference_module(spec: ModelSpec, model: nn.Module, raw_input: bool) -> nn.Module:
@@ -71,6 +71,12 @@ def inference_module(spec: ModelSpec, model: nn.Module, raw_input: bool) -> nn.M
         t = spec.eval_transforms
         return RawInput(model, t.mean, t.std).eval()
     return model
+
+
+def model_input(spec: ModelSpec, images: torch.Tensor, raw_input: bool) -> torch.Tensor:
+    """What the exported module takes for uint8 `images`: the pixels themselves for a
+    --raw-input export (Normalize is inside it), else the normalised tensor."""
+    return images if raw_input else normalize(images, spec.eval_transforms)
 
 
 def example_input(spec: ModelSpec, batch: int, raw_input: bool, generator=None) -> torch.Tensor:
@@ -91,7 +97,7 @@ def trace(module: nn.Module, spec: ModelSpec, options: ExportOptions):
         with captured(), torch.no_grad():
             return torch.export.export(module, (example,), dynamic_shapes=dynamic, strict=False)
     except Exception as exc:  # torch.export raises many unrelated types
-        raise ExportError(diagnose.explain_trace_failure(exc, module)) from None
+        raise ExportError(diagnose.explain_trace_failure(exc, module)) from exc
 
 
 def check_forward(module: nn.Module, spec: ModelSpec, example: torch.Tensor) -> None:
@@ -117,7 +123,7 @@ def convert(exported, options: ExportOptions):
                                         input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], optimize=True)
             proto = program.model_proto
     except Exception as exc:
-        raise ExportError(diagnose.explain_conversion_failure(exc, exported, options.opset)) from None
+        raise ExportError(diagnose.explain_conversion_failure(exc, exported, options.opset)) from exc
     got = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if got != options.opset:
         raise ExportError(f"the exporter could not produce opset {options.opset} (it made opset {got}): "
@@ -176,4 +182,4 @@ def serialize(proto) -> bytes:
     try:
         return proto.SerializeToString()
     except Exception as exc:  # e.g. protobuf size errors
-        raise ExportError(f"cannot serialise the ONNX model: {first_line(exc)}") from None
+        raise ExportError(f"cannot serialise the ONNX model: {describe(exc)}") from exc

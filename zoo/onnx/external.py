@@ -37,8 +37,8 @@ def _inside(folder: Path, location: str, where: str) -> Path:
         path = path / part
         try:
             mode = os.lstat(path).st_mode
-        except FileNotFoundError:
-            raise ExportError(f"{where}: external data file '{shown}' is missing next to the model") from None
+        except FileNotFoundError as exc:
+            raise ExportError(f"{where}: external data file '{shown}' is missing next to the model") from exc
         if stat.S_ISLNK(mode):
             raise ExportError(f"{where}: external data '{shown}' goes through a symbolic link ({path}); "
                               "zoo does not follow links here: put the real file next to the model")
@@ -50,8 +50,8 @@ def _info(tensor) -> tuple[str, int, int | None]:
     try:
         offset = int(entries.get("offset", "0"))
         length = int(entries["length"]) if "length" in entries else None
-    except ValueError:
-        raise ExportError("external data offset or length is not a number") from None
+    except ValueError as exc:
+        raise ExportError("external data offset or length is not a number") from exc
     return entries.get("location", ""), offset, length
 
 

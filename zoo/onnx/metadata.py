@@ -184,7 +184,7 @@ def validated_props(props: dict[str, str], where: str) -> dict[str, object]:
                                              f"{', '.join(INPUT_DTYPES)}")
     except SchemaError as exc:
         raise ExportError(f"{for_display(where)}: metadata key '{PREFIX}{for_display(exc.path, 80)}' "
-                          f"{exc.message}; the file is damaged or not a zoo export") from None
+                          f"{exc.message}; the file is damaged or not a zoo export") from exc
     return parsed
 
 

@@ -18,8 +18,8 @@ import torch
 import zoo
 
 from .. import fileio
-from ..errors import ExportError, ZooError
-from ..preprocess import normalize
+from ..errors import ExportError, UsageError, ZooError
+from ..runs import Weights, in_memory
 from ..spec import ModelSpec
 from . import export as ex
 from .defaults import RANDOM_BATCHES, REAL_IMAGES
@@ -29,7 +29,6 @@ from .verify import CHUNK, VECTOR_BATCH, VECTOR_REAL, Check, Tolerance, VerifyRe
     identity_checks, provider_check, recheck
 from .vectors import VectorSet, read_vectors, vectors_dir, write_vectors
 from .vectors import check_target as check_vectors_target
-from .weights import Weights, in_memory
 
 EXPORT_ROOT = Path("exported")
 
@@ -90,10 +89,6 @@ def variant_paths(name: str, folder: str | Path = EXPORT_ROOT) -> list[tuple[str
     return found
 
 
-def _model_input(spec: ModelSpec, images: torch.Tensor, raw: bool) -> torch.Tensor:
-    return images if raw else normalize(images, spec.eval_transforms)
-
-
 def build_inputs(spec: ModelSpec, raw: bool, static_batch: int | None, data_dir=None,
                  real_images: int = REAL_IMAGES) -> Inputs:
     """Random batches (seeded) at 1, 2, 7, 64 (or the static batch), then real test images."""
@@ -127,7 +122,7 @@ def build_inputs(spec: ModelSpec, raw: bool, static_batch: int | None, data_dir=
     inputs.real_name = f"{data.variant} test images, {count}"
     if data.variant != data.name:
         inputs.notes.append(f"real images from '{data.variant}': the full '{data.name}' is not on this machine")
-    inputs.batches.append((inputs.real_name, _model_input(spec, inputs.real, raw), True))
+    inputs.batches.append((inputs.real_name, ex.model_input(spec, inputs.real, raw), True))
     return inputs
 
 
@@ -179,7 +174,7 @@ def reference_sets(spec: ModelSpec, module, raw: bool, static_batch: int | None,
     sets = [(f"random, batch {x.shape[0]}", x)]
     if inputs.real is not None:
         real = inputs.real[:static_batch or VECTOR_REAL]
-        sets.append((f"{len(real)} real {inputs.real_name.split(',')[0]}", _model_input(spec, real, raw)))
+        sets.append((f"{len(real)} real {inputs.real_name.split(',')[0]}", ex.model_input(spec, real, raw)))
     module = module.cpu()
     with torch.inference_mode():
         return [VectorSet(i, what, batch.numpy(), module(batch).float().numpy())
@@ -278,6 +273,9 @@ def verify_vectors(onnx_path: str | Path, name: str | None = None, provider: str
     path = Path(onnx_path)
     proto = load_model(path)  # external data already read in, from the model's folder only
     facts = facts_of(proto, str(path))
+    if facts is not None and facts.quantized:
+        raise UsageError(f"{path} is an {facts.precision} file: it is checked by test accuracy against the "
+                         f"PyTorch weights, not by stored vectors: `zoo verify {facts.model} --onnx {path}`")
     sets, info = read_vectors(vectors_dir(path))
     session = open_session(ex.serialize(proto), provider, where=str(path), exact_math=True)
     tol = Tolerance.default(session.on_cuda, atol, rtol)

@@ -1,19 +1,18 @@
-"""Classify image files with an exported model (ONNX Runtime) or with the PyTorch weights.
+"""Classify image files with an exported model (ONNX Runtime); zoo.predict does it with
+the PyTorch weights.
 
-Images are read by zoo.images.load_image (the model's channels, centre-cropped and
-resized to its H x W) and preprocessed as the file's own
+Images are read as zoo.predict reads them and preprocessed as the file's own
 metadata says: normalised here for a float32 input, or passed as uint8 pixels when
 the preprocessing is inside the graph (--raw-input exports).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ExportError
-from ..images import load_image
+from ..errors import ExportError, describe
+from ..predict import Prediction, read_images, softmax_top
 from ..spec import ModelSpec
 from .metadata import ExportFacts
 from .runtime import load_model, open_session
@@ -21,28 +20,14 @@ from .verify import facts_of
 
 
 
-@dataclass
-class Prediction:
-    file: str
-    top: list[tuple[str, float]]  # (class name, probability), best first
-
-    def as_dict(self) -> dict:
-        return {"file": self.file, "top": [{"class": c, "probability": p} for c, p in self.top]}
-
-
-def softmax_top(logits: np.ndarray, class_names, k: int) -> list[list[tuple[str, float]]]:
-    z = logits.astype(np.float64)
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    probs = z / z.sum(axis=1, keepdims=True)
-    order = np.argsort(-probs, axis=1)[:, :k]
-    return [[(str(class_names[j]), float(row[j])) for j in idx] for row, idx in zip(probs, order)]
-
-
 def _normalised(pixels: np.ndarray, mean, std) -> np.ndarray:
-    """Same arithmetic as zoo.preprocess.normalize, in float32."""
-    mean = np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
-    std = np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
-    return ((pixels.astype(np.float32) / np.float32(255.0) - mean) / std).astype(np.float32)
+    """float32 model input with the mean/std the file records, by zoo.preprocess.Normalize."""
+    import torch
+
+    from ..preprocess import Normalize
+
+    with torch.inference_mode():
+        return Normalize(mean, std)(torch.from_numpy(pixels)).numpy()
 
 
 def read_facts(onnx_path: str | Path, spec: ModelSpec | None = None, proto=None) -> ExportFacts:
@@ -66,7 +51,7 @@ def predict_images(onnx_path: str | Path, images: list[str | Path], spec: ModelS
     proto = load_model(onnx_path)
     facts = read_facts(onnx_path, spec, proto)
     shape = tuple(facts.input_shape[1:]) if facts.input_shape else tuple(spec.input_shape)
-    pixels = np.stack([load_image(p, shape, invert) for p in images])  # (n, C, H, W) uint8
+    pixels = read_images(images, shape, invert)  # (n, C, H, W) uint8
     prep = facts.preprocessing
     x = pixels if facts.raw_input else _normalised(pixels, prep["mean"], prep["std"])
     session = open_session(proto.SerializeToString(), provider, where=str(onnx_path))
@@ -79,21 +64,7 @@ def predict_images(onnx_path: str | Path, images: list[str | Path], spec: ModelS
         try:
             parts.append(np.asarray(session.run(part))[:len(x) - start])
         except Exception as exc:  # onnxruntime's own error classes
-            raise ExportError(f"ONNX Runtime failed on {onnx_path}: {str(exc).splitlines()[0]}") from None
+            raise ExportError(f"ONNX Runtime failed on {onnx_path}: {describe(exc)}") from exc
     logits = np.concatenate(parts)
     names = facts.class_names or [str(i) for i in range(logits.shape[1])]
     return [Prediction(str(p), t) for p, t in zip(images, softmax_top(logits, names, top))]
-
-
-def predict_torch(spec: ModelSpec, model, images: list[str | Path], top: int = 3,
-                  class_names: tuple[str, ...] | None = None, invert: bool = False) -> list[Prediction]:
-    """The same with the PyTorch model and the spec's eval preprocessing; `class_names`
-    of the data the weights were trained on, when it differs from the spec's."""
-    import torch
-
-    from ..preprocess import normalize
-
-    pixels = torch.from_numpy(np.stack([load_image(p, spec.input_shape, invert) for p in images]))
-    with torch.inference_mode():
-        logits = model.eval()(normalize(pixels, spec.eval_transforms)).float().numpy()
-    return [Prediction(str(p), t) for p, t in zip(images, softmax_top(logits, class_names or spec.class_names, top))]

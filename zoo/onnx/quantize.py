@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, ExportError, UsageError, ZooError
+from ..errors import DataError, ExportError, UsageError, ZooError, describe
 from .metadata import PRECISIONS
 from .quiet import captured
-from .runtime import first_line
 
 METHODS = ("minmax", "entropy", "percentile")
 INT_TYPES = ("uint8", "int8")
@@ -143,27 +142,34 @@ def quantize_int8(proto, inputs: np.ndarray, options: QuantizeOptions):
                                 weight_type=_qtype(options.weight_type), calibrate_method=_method(options.method),
                                 calibration_providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises plain Exceptions, KeyErrors, its pybind errors
-            raise ExportError(f"int8 quantization failed: {_unsupported(exc, proto)}") from exc
+            raise ExportError(f"int8 quantization failed: {_unsupported(exc, proto)}; try --quantize fp16") from exc
         return onnx.load(str(out))
 
 
+STANDARD_DOMAINS = ("", "ai.onnx", "com.microsoft")
+
+
 def _unsupported(exc: BaseException, proto) -> str:
-    """Name the operator when the message mentions one of the graph's op types."""
-    text = first_line(exc)
+    """Name the operator: one the message mentions, else one outside the standard domains."""
+    text = describe(exc)
     ops = sorted({n.op_type for n in proto.graph.node}, key=len, reverse=True)
     named = next((op for op in ops if op in text), None)
-    if named:
-        return f"the quantizer cannot handle operator {named} ({text}); try --quantize fp16"
-    return f"{text}; try --quantize fp16"
+    if named is None:
+        named = next((f"{n.domain}.{n.op_type}" for n in proto.graph.node if n.domain not in STANDARD_DOMAINS), None)
+    return f"it cannot handle operator {named} ({text})" if named else text
 
 
 def to_fp16(proto):
     """fp16 weights and arithmetic, float32 (or uint8) in and float32 out."""
+    import onnx
     from onnxconverter_common import float16
 
+    # keep_io_types covers float inputs only: a uint8 input's first Cast (--raw-input) stays float32.
+    pixels = {i.name for i in proto.graph.input if i.type.tensor_type.elem_type != onnx.TensorProto.FLOAT}
+    keep = [n.name for n in proto.graph.node if pixels & set(n.input)]
     try:
         with captured():
-            return float16.convert_float_to_float16(proto, keep_io_types=True)
+            return float16.convert_float_to_float16(proto, keep_io_types=True, node_block_list=keep)
     except Exception as exc:
         raise ExportError(f"fp16 conversion failed: {_unsupported(exc, proto)}") from exc
 

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ExportError, UsageError
+from ..errors import ExportError, UsageError, describe
 from .quiet import ORT_LOG_SEVERITY, captured, quiet_onnxruntime
 
 CPU = "CPUExecutionProvider"
@@ -116,15 +116,9 @@ def open_session(model: bytes | str | Path, choice: str = "auto", threads: int |
         with captured():
             sess = onnxruntime.InferenceSession(source, sess_options=session_options(threads), providers=requested)
     except Exception as exc:  # onnxruntime raises its own pybind classes (Fail, InvalidGraph, ...)
-        raise ExportError(f"ONNX Runtime cannot load {where}: {first_line(exc)}") from None
+        raise ExportError(f"ONNX Runtime cannot load {where}: {describe(exc)}") from exc
     names = [p[0] if isinstance(p, tuple) else p for p in requested]
     return Session(sess, choice, names, list(sess.get_providers()))
-
-
-def first_line(exc: BaseException, limit: int = 240) -> str:
-    """The message on one line (ONNX Runtime continues its sentences on the next lines)."""
-    text = " ".join(ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()) or type(exc).__name__
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def load_model(path: str | Path, check: bool = True):
@@ -144,8 +138,8 @@ def load_model(path: str | Path, check: bool = True):
     try:
         model = onnx.load_model_from_string(data)
     except (DecodeError, ValueError, OSError, RuntimeError) as exc:
-        raise ExportError(f"{path} is not a valid ONNX file (truncated or corrupt: {first_line(exc)}); "
-                          "export it again with `zoo export`") from None
+        raise ExportError(f"{path} is not a valid ONNX file (truncated or corrupt: {describe(exc)}); "
+                          "export it again with `zoo export`") from exc
     inline_external_data(model, path)
     if check:
         check_model(model, str(path))
@@ -165,4 +159,4 @@ def check_model(model, where: str, hint: str = FILE_HINT) -> None:
         with captured():
             onnx.checker.check_model(model, full_check=True)
     except Exception as exc:  # ValidationError, InferenceError and friends
-        raise ExportError(f"{where} fails the ONNX checker ({first_line(exc)}): {hint}") from None
+        raise ExportError(f"{where} fails the ONNX checker ({describe(exc)}): {hint}") from exc

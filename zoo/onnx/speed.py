@@ -83,8 +83,12 @@ def time_variants(spec, variants: list[tuple[str, bytes]], raw_input: bool, big_
     bigs = [[] for _ in sessions]
     for _ in range(ROUNDS):
         for i, s in enumerate(sessions):
+            # Untimed runs first: the previous session's threads may still be spinning (ORT's
+            # default), which would charge this session for its neighbour's idle wait.
+            s.run(one), s.run(one)
             ones[i].append(_median_ms(lambda: s.run(one), count))
-            bigs[i].append(_median_ms(lambda: s.run(big), max(1, count // 4)))
+            s.run(big)
+            bigs[i].append(_median_ms(lambda: s.run(big), max(3, count // 4)))
     for (label, data), s, b1, bb in zip(variants, sessions, ones, bigs):
         b1_ms, bb_ms = statistics.median(b1), statistics.median(bb)
         report.timings.append(VariantTiming(label, len(data), s.providers, b1_ms, big.shape[0], bb_ms,
@@ -94,7 +98,7 @@ def time_variants(spec, variants: list[tuple[str, bytes]], raw_input: bool, big_
 
 
 def compare_speed(spec, fp32: bytes, converted: bytes, label: str, raw_input: bool,
-                  static_batch: int | None = None) -> SpeedReport:
-    """The quick side-by-side measurement `zoo export --quantize` prints."""
+                  static_batch: int | None = None, provider: str = "auto") -> SpeedReport:
+    """The quick side-by-side measurement `zoo export --quantize` prints (on CUDA when verified there)."""
     return time_variants(spec, [("fp32", fp32), (label, converted)], raw_input, static_batch=static_batch,
-                         budget=1.5)
+                         budget=1.5, provider=provider)

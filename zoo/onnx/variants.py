@@ -14,20 +14,21 @@ from pathlib import Path
 
 from .. import fileio
 from ..errors import DataError
+from ..runs import Weights
 from ..spec import ModelSpec
 from . import export as ex
-from .accuracy import Accuracy, checks, measure, model_input, test_images
+from .export import model_input
+from .accuracy import Accuracy, checks, measure, test_images
 from .metadata import ExportFacts, set_props
 from .quantize import QuantizeOptions, calibration_images, quantize_int8, scheme_of, to_fp16
 from .runtime import check_model, open_session
 from .speed import compare_speed
 from .verify import VerifyReport, facts_of, identity_checks, provider_check
-from .weights import Weights
 
 
 def dataset_for(spec: ModelSpec, weights: Weights, chosen: str | None) -> str:
     """--dataset, else the data the weights were trained on, else the model's (with its fallbacks)."""
-    return chosen or weights.dataset or spec.dataset
+    return weights.test_dataset(spec, chosen)
 
 
 def calibration_input(spec: ModelSpec, weights: Weights, q: QuantizeOptions, raw: bool, data_dir=None):
@@ -109,7 +110,7 @@ def export_quantized(spec: ModelSpec, weights: Weights, q: QuantizeOptions, *, o
     report.written, report.size_bytes, report.facts = True, len(data), facts.to_props()
     report.fp32_size_bytes = len(ex.serialize(fp32))
     report.speed = compare_speed(spec, ex.serialize(fp32), data, q.precision, options.raw_input,
-                                 options.static_batch)
+                                 options.static_batch, provider)
     return report
 
 

@@ -136,7 +136,7 @@ def write_vectors(folder: Path, sets: list[VectorSet], info: dict, input_name: s
                 fileio.write_bytes(target / name, _tensor_bytes(array, tensor_name))
                 written.append(f"{target.name}/{name}")
     except OSError as exc:
-        raise ExportError(f"cannot write the test vectors in {folder} ({exc.strerror or exc})") from None
+        raise ExportError(f"cannot write the test vectors in {folder} ({exc.strerror or exc})") from exc
     described = {str(vs.index): vs.description for vs in sets}
     fileio.write_json(folder / INFO_FILE, info | {"sets": described, "files": written})
     for rel in sorted(owned - set(written)):
@@ -157,7 +157,7 @@ def _read_tensor(path: Path):
         tensor.ParseFromString(data)
     except Exception as exc:  # DecodeError
         raise ExportError(f"{path} is not a readable TensorProto ({exc}); re-create the vectors with "
-                          "`zoo verify NAME`") from None
+                          "`zoo verify NAME`") from exc
     if tensor.data_location == onnx.TensorProto.EXTERNAL:
         raise ExportError(f"{path}: the tensor points at external data; zoo's test vectors hold their data "
                           "inside the .pb file: re-create them with `zoo verify NAME`")
@@ -165,7 +165,7 @@ def _read_tensor(path: Path):
         return numpy_helper.to_array(tensor)
     except Exception as exc:  # bad dims vs payload, unknown dtype
         raise ExportError(f"{path} is not a readable TensorProto ({exc}); re-create the vectors with "
-                          "`zoo verify NAME`") from None
+                          "`zoo verify NAME`") from exc
 
 
 def read_info(folder: Path) -> dict:

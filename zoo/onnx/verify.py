@@ -23,7 +23,8 @@ import numpy as np
 
 from .defaults import CPU_TOLERANCE, CUDA_TOLERANCE
 from .metadata import ExportFacts, check_against_graph, facts_from_props, props_of
-from .runtime import Session, cuda_device_present, first_line
+from ..errors import describe
+from .runtime import Session, cuda_device_present
 from .vectors import VectorSet
 
 VECTOR_BATCH = 7  # the odd batch size goes into test_data_set_0
@@ -203,7 +204,7 @@ def recheck(name: str, module, session: Session, x, device: str, tol: Tolerance,
     try:
         ref, got = run_both(module, session, x, device, chunk)
     except Exception as exc:  # ORT's InvalidArgument, a shape error in forward(), ...
-        return Check(name, False, first_line(exc))
+        return Check(name, False, describe(exc))
     return compare(name, ref, got, tol, argmax)
 
 
@@ -222,7 +223,7 @@ def against_vectors(spec_name: str, facts: ExportFacts | None, session: Session,
         try:
             got = np.asarray(session.run(vs.inputs))
         except Exception as exc:
-            report.checks.append(Check(name, False, first_line(exc)))
+            report.checks.append(Check(name, False, describe(exc)))
             continue
         report.checks.append(compare(name, np.asarray(vs.outputs), got, tol, argmax=True))
     return report

@@ -1,11 +1,12 @@
-"""zoo.train: the training loop, evaluation and checkpoints.
+"""zoo.train: the training loop, evaluation, checkpoints and the learning-rate sweep (sweep.py).
 
     from zoo.train import TrainConfig, train, evaluate
     result = train(TrainConfig("lenet5", epochs=2, limit=512), on_event=print)
     result.test_accuracy, result.folder          # runs/lenet5/
     ev = evaluate(model, images_uint8, labels, spec)   # EvalResult: accuracy, loss, confusion, ...
 
-train() never prints: it emits events (zoo.train.events) to `on_event`.
+train() never prints and never draws: it emits events (zoo.train.events) to `on_event`
+and records data files (run.json, metrics.csv, weights); zoo.viz draws from them.
 """
 from __future__ import annotations
 

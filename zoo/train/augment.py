@@ -7,7 +7,7 @@ uint8 batches already on the training device:
     v2.RandomCrop(size, padding=p)  ->  pad the batch once with zeros, gather each
                                         sample's window at its own (top, left)
     v2.RandomHorizontalFlip()       ->  torch.where(flip, x.flip(-1), x) per sample
-    v2.ToDtype(scale) + Normalize   ->  (x.float() / 255 - mean) / std
+    v2.ToDtype(scale) + Normalize   ->  zoo.preprocess.Normalize (the one definition)
 
 Random parameters are drawn for a whole epoch at once (`draw_params`), from a
 CPU generator, so a run is reproducible on any device and resumable mid-epoch
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..preprocess import Normalize
 from ..spec import Transforms
 
 
@@ -45,9 +46,7 @@ class BatchTransform:
 
     def __init__(self, transforms: Transforms, device: torch.device | str = "cpu"):
         self.t = transforms
-        channels = len(transforms.mean)
-        self.mean = torch.tensor(transforms.mean, device=device).view(1, channels, 1, 1)
-        self.std = torch.tensor(transforms.std, device=device).view(1, channels, 1, 1)
+        self.normalize = Normalize(transforms.mean, transforms.std, device)
 
     @property
     def augments(self) -> bool:
@@ -60,10 +59,6 @@ class BatchTransform:
         left = torch.randint(0, 2 * p + 1, (n,), generator=generator)
         flip = torch.rand(n, generator=generator) < 0.5 if self.t.hflip else torch.zeros(n, dtype=torch.bool)
         return AugmentParams(top, left, flip)
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        # Same arithmetic as zoo.preprocess.normalize, with the constants cached.
-        return (x.float() / 255.0 - self.mean) / self.std
 
     def __call__(self, x: torch.Tensor, params: AugmentParams | None = None) -> torch.Tensor:
         if params is not None and self.t.crop_padding:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from .. import fileio, safeio
-from ..errors import CheckpointError, OutputError
+from ..errors import CheckpointError, OutputError, describe
 from ..runfiles import check_checkpoint
 from ..runs import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE
 
@@ -103,7 +103,7 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict[str, 
         fileio.write_bytes(path, to_bytes(tensors, {META_KEY: text}))
         fileio.write_text(folder / CHECKPOINT_STATE_FILE, json.dumps(meta, indent=1, allow_nan=True) + "\n")
     except OutputError as exc:  # fileio says why (disk full, a folder in the way); the old file stays
-        raise CheckpointError(f"could not save the checkpoint: {exc}; the previous checkpoint is kept") from None
+        raise CheckpointError(f"could not save the checkpoint: {exc}; the previous checkpoint is kept") from exc
     return path
 
 
@@ -141,7 +141,6 @@ def restore(meta: dict[str, Any], tensors: dict[str, torch.Tensor], model, optim
         scheduler.load_state_dict(unpack(meta["scheduler"], tensors))
         rng = unpack(meta["rng"], tensors)
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:  # a damaged or edited header
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"the checkpoint does not fit this model or optimizer ({first}); "
+        raise CheckpointError(f"the checkpoint does not fit this model or optimizer ({describe(exc)}); "
                               "start over with --force") from exc
     return rng

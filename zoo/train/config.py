@@ -54,7 +54,6 @@ class TrainConfig:
     init_from: str | Path | None = None  # start from this run's weights (a run folder or .safetensors file)
     log_every: int | None = None  # also record training loss/accuracy every N batches (batches.csv)
     checkpoint_every: str = "30s"  # "N" epochs or "Ns" seconds; also at the end and on Ctrl-C
-    curves: bool = True  # write curves.png at the end (zoo.viz.curves)
     handle_sigint: bool = True  # Ctrl-C (or SIGTERM) finishes the batch, saves and returns "interrupted"
     sync_bn: bool = False  # several processes: SyncBatchNorm (batch statistics over all of them)
     launch_command: str | None = None  # the command line that started the run, for run.json
@@ -69,7 +68,7 @@ def resolve_recipe(spec: ModelSpec, config: TrainConfig) -> Recipe:
     try:
         recipe = dataclasses.replace(spec.recipe, **config.overrides())
     except (SpecError, TypeError) as exc:
-        raise UsageError(f"invalid training option: {str(exc).removeprefix('recipe: ')}") from None
+        raise UsageError(f"invalid training option: {str(exc).removeprefix('recipe: ')}") from exc
     if recipe.momentum < 0 or recipe.weight_decay < 0:
         raise UsageError("invalid training option: momentum and weight decay must be >= 0")
     if config.limit is not None and config.limit < 1:
@@ -147,7 +146,6 @@ class TrainResult:
     dataset_variant: str = ""
     weights: Path | None = None  # model.safetensors, when finished
     checkpoint: Path | None = None
-    curves: Path | None = None
     notices: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # what run.json holds
     health: Any = None  # zoo.train.health.Health: whether the finished run learned or stayed at chance

@@ -86,9 +86,9 @@ def from_env(environ=os.environ) -> World:
         rank = int(environ.get("RANK", "0"))
         local_rank = int(environ.get("LOCAL_RANK", "0"))
         local_size = int(environ.get("LOCAL_WORLD_SIZE", str(size)))
-    except ValueError:
+    except ValueError as exc:
         raise UsageError("WORLD_SIZE, RANK, LOCAL_RANK and LOCAL_WORLD_SIZE must be whole numbers; "
-                         "start distributed runs with torchrun or `zoo train --nproc N`") from None
+                         "start distributed runs with torchrun or `zoo train --nproc N`") from exc
     if not (size >= 1 and 0 <= rank < size and 0 <= local_rank < local_size <= size):
         raise UsageError(f"inconsistent torch.distributed environment (RANK {rank}, LOCAL_RANK {local_rank}, "
                          f"WORLD_SIZE {size}); start distributed runs with torchrun or `zoo train --nproc N`")

@@ -191,8 +191,8 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"unknown device '{name}': use auto, cpu or cuda") from None
+    except RuntimeError as exc:
+        raise UsageError(f"unknown device '{name}': use auto, cpu or cuda") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA GPU is visible to PyTorch here; use --device cpu or auto")
     if device.type not in ("cpu", "cuda"):

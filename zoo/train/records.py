@@ -1,5 +1,6 @@
 """What a run leaves in its folder besides the checkpoint: run.json, metrics.csv,
-model.safetensors, curves.png, and the rule for reusing a folder.
+model.safetensors (data files only: zoo.viz draws curves.png from metrics.csv when
+the command layer asks), and the rule for reusing a folder.
 
 Folder rule: a new run never lands silently on an existing one. A folder that
 already holds a run (a checkpoint, run.json or model.safetensors) needs
@@ -20,11 +21,11 @@ from typing import Any
 
 from .. import fileio
 from ..errors import UsageError
-from ..runs import (BATCHES_FILE, CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, METRICS_COLUMNS, METRICS_FILE, RUN_FILE,
-                    WEIGHTS_FILE)
+from ..runs import (BATCHES_FILE, CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, CURVES_FILE, METRICS_COLUMNS, METRICS_FILE,
+                    RUN_FILE, WEIGHTS_FILE)
 from .config import EpochMetrics
 
-CURVES_FILE = "curves.png"
+# curves.png too: a stale picture of the old run must not sit beside the new one.
 RUN_FILES = (CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, RUN_FILE, WEIGHTS_FILE, METRICS_FILE, BATCHES_FILE, CURVES_FILE)
 
 
@@ -134,14 +135,3 @@ def now() -> str:
 def write_run_info(folder: Path, info: dict[str, Any]) -> Path:
     fileio.write_json(folder / RUN_FILE, info)
     return folder / RUN_FILE
-
-
-def write_curves(folder: Path) -> Path | None:
-    """curves.png through zoo.viz.curves; None when that module is not installed."""
-    try:
-        from ..viz.curves import write_curves as plot
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("zoo.viz"):
-            return None
-        raise
-    return plot(folder)

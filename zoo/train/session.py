@@ -335,11 +335,6 @@ class Session:
         records.write_run_info(self.folder, self._info("finished"))
         result = self._result("finished")
         result.weights = weights
-        if self.config.curves:
-            try:
-                result.curves = records.write_curves(self.folder)
-            except Exception as exc:  # a plot must never cost the user a finished run
-                self.notify(f"could not draw the training curves: {exc}")
         return result
 
     def _judge(self) -> Health | None:

@@ -14,10 +14,9 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 from .. import safeio
-from ..runs import BATCH_COLUMNS, BATCHES_FILE, METRICS_COLUMNS, METRICS_FILE, read_run_info
+from ..runs import BATCH_COLUMNS, BATCHES_FILE, CURVES_FILE, METRICS_COLUMNS, METRICS_FILE, read_run_info
 from ._figure import new_figure, save_png, styled
 
-CURVES_FILE = "curves.png"
 TRAIN_COLOR, TEST_COLOR = "tab:blue", "tab:orange"
 
 

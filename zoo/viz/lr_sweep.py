@@ -1,136 +1,21 @@
-"""Learning-rate comparison: short runs that differ only in the learning rate, and
-one figure of their loss curves. Too large a rate oscillates or diverges, too
-small a one crawls; the picture shows both.
+"""The learning-rate sweep's figure: every lr's loss curve in one picture. Too large a
+rate oscillates or diverges, too small a one crawls; the picture shows both.
 
-Each lr trains with `zoo.train.train` in RUN/lr-sweep/lr-<value>/ with the same
-seed (same initial weights, same batches) and, unless asked otherwise, a constant
-schedule, so the learning rate is the only difference.
+It draws the runs zoo.train.sweep.run_sweep recorded (anything with lr, status,
+steps, losses, epochs and started), without importing zoo.train.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
-from ..errors import TrainingError, UsageError
 from ._figure import new_figure, save_png, styled
 
-SWEEP_FOLDER = "lr-sweep"
 SWEEP_FILE = "lr-sweep.png"
 
 
-@dataclass
-class SweepRun:
-    """One learning rate's run: loss per reporting interval, x in (fractional) epochs."""
-
-    lr: float
-    folder: Path
-    steps: list[float] = field(default_factory=list)  # epoch position, e.g. 1.25 = a quarter into epoch 2
-    losses: list[float] = field(default_factory=list)  # mean training loss over the interval ending there
-    epochs: list = field(default_factory=list)  # zoo.train EpochMetrics, one per finished epoch
-    status: str = "finished"  # finished | chance level | diverged | interrupted
-    error: str = ""
-    started: object = None  # the run's zoo.train RunStarted event: dataset, hyperparameters, sizes
-
-    @property
-    def final(self):
-        return self.epochs[-1] if self.epochs else None
-
-
-def parse_lrs(text: str) -> list[float]:
-    """'0.1,0.01,1e-3' -> [0.1, 0.01, 0.001], each positive, no duplicates."""
-    values = []
-    for part in (p.strip() for p in text.split(",")):
-        try:
-            value = float(part)
-        except ValueError:
-            raise UsageError(f"--lrs: {part!r} is not a number; write e.g. --lrs 0.1,0.01,0.001") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise UsageError(f"--lrs: learning rates must be positive, got {part}")
-        if value in values:
-            raise UsageError(f"--lrs: {part} is listed twice")
-        values.append(value)
-    if not values:
-        raise UsageError("--lrs: give at least one learning rate, e.g. --lrs 0.1,0.01,0.001")
-    return values
-
-
-def lr_folder(run_folder: str | Path, lr: float) -> Path:
-    """RUN/lr-sweep/lr-0.01: a name from a float, so it can never leave the sweep folder."""
-    return Path(run_folder) / SWEEP_FOLDER / f"lr-{lr:g}"
-
-
-class _IntervalLoss:
-    """BatchProgress reports the running mean loss of the epoch; the mean over each
-    interval between two reports is recovered from consecutive running means
-    (mean_k * n_k - mean_j * n_j) / (n_k - n_j). Interval means show oscillation
-    that the epoch's running mean smooths away."""
-
-    def __init__(self, run: SweepRun):
-        self.run, self.train_samples, self.epoch = run, 0, 0
-        self.prev_samples, self.prev_total = 0, 0.0
-
-    def started(self, event) -> None:  # RunStarted
-        self.train_samples = event.train_samples
-
-    def epoch_started(self, event) -> None:
-        self.epoch, self.prev_samples, self.prev_total = event.epoch, 0, 0.0
-
-    def progress(self, event) -> None:
-        total = event.loss * event.samples
-        n = event.samples - self.prev_samples
-        if n <= 0:
-            return
-        self.run.steps.append(self.epoch - 1 + event.samples / max(self.train_samples, 1))
-        self.run.losses.append((total - self.prev_total) / n)
-        self.prev_samples, self.prev_total = event.samples, total
-
-
-def run_sweep(model: str, lrs: Sequence[float], epochs: int, run_folder: str | Path, *,
-              on_event: Callable[[float, object], None] | None = None, **train_options) -> list[SweepRun]:
-    """Train `model` once per lr (train_options go to zoo.train.TrainConfig, e.g. limit,
-    batch_size, schedule, seed, data_dir, offline). A run whose loss blows up is kept
-    as "diverged" with the losses it reached; other errors propagate."""
-    from zoo.train import TrainConfig, train
-    from zoo.train.events import BatchProgress, EpochEnded, EpochStarted, RunStarted
-
-    from ..fileio import check_folder
-
-    check_folder(Path(run_folder) / SWEEP_FOLDER)  # a file in the way fails now, not mid-sweep
-    train_options.setdefault("schedule", "constant")
-    runs = []
-    for lr in lrs:
-        run = SweepRun(lr, lr_folder(run_folder, lr))
-        tracker = _IntervalLoss(run)
-
-        def forward(event, lr=lr, run=run, tracker=tracker):
-            if isinstance(event, RunStarted):
-                run.started = event
-                tracker.started(event)
-            elif isinstance(event, EpochStarted):
-                tracker.epoch_started(event)
-            elif isinstance(event, BatchProgress):
-                tracker.progress(event)
-            elif isinstance(event, EpochEnded):
-                run.epochs.append(event.metrics)
-            if on_event is not None:
-                on_event(lr, event)
-
-        # force: a sweep's runs are scratch runs; a new sweep replaces the last one's.
-        config = TrainConfig(model=model, lr=lr, epochs=epochs, out=run.folder, force=True, **train_options)
-        try:
-            result = train(config, forward)
-            run.status = "chance level" if result.at_chance else result.status  # finished, learned nothing
-        except TrainingError as exc:
-            run.status, run.error = "diverged", str(exc)
-        runs.append(run)
-        if run.status == "interrupted":
-            break  # Ctrl-C stops the whole sweep, not just this lr
-    return runs
-
-
-def sweep_title(model: str, runs: Sequence[SweepRun], recipe=None, augments: bool = False) -> str:
+def sweep_title(model: str, runs: Sequence, recipe=None, augments: bool = False) -> str:
     """E.g. 'lenet5: learning-rate sweep on mnist-sample (4,000 training images), 3 epochs, sgd,
     constant schedule, batch 128', then every setting that differs from the model's recipe
     (`recipe`, a zoo.Recipe) and its defaults: momentum 0, label smoothing 0, raw inputs..."""
@@ -164,7 +49,7 @@ def _changed_settings(h: dict, options: dict, recipe, augments: bool) -> list[st
     return changed
 
 
-def plot_lr_sweep(runs: Sequence[SweepRun], path: str | Path, title: str, num_classes: int | None = None) -> Path:
+def plot_lr_sweep(runs: Sequence, path: str | Path, title: str, num_classes: int | None = None) -> Path:
     """Left: training loss over the run for every lr (log scale), with the loss of uniform
     guessing, ln(K), as a reference line. Right: test accuracy per epoch."""
     from matplotlib import colormaps
@@ -214,7 +99,7 @@ def _minor_label(value: float, _pos) -> str:
     return f"{value:g}" if lead in (2, 5) else ""
 
 
-def _loss_line(ax, run: SweepRun, color, label: str) -> None:
+def _loss_line(ax, run, color, label: str) -> None:
     points = [(s, v) for s, v in zip(run.steps, run.losses) if math.isfinite(v) and v > 0]
     if not points:
         points = [(m.epoch, m.train_loss) for m in run.epochs if math.isfinite(m.train_loss) and m.train_loss > 0]
