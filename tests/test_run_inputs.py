@@ -94,7 +94,8 @@ def test_an_ascii_terminal_gets_plain_characters_and_the_real_exit_code(tmp_path
                  PYTHONIOENCODING="ascii")
     assert ok.returncode == 0, ok.stderr
     text = ok.stdout.decode("ascii")  # every byte is ASCII
-    assert "ok lenet5: test accuracy" in text
+    # one step on 64 images is usually chance level, which is marked "!" rather than a success (issue 16)
+    assert "ok lenet5: test accuracy" in text or "! lenet5: test accuracy" in text
     shapes = zoo_run("verify-shapes", "lenet5", PYTHONIOENCODING="ascii")
     assert shapes.returncode == 0 and "ok lenet5" in shapes.stdout.decode("ascii")
     failed = zoo_run("train", "lenet5", "--optimizer", "sgd", "--lr", "1e10", "--schedule", "constant",
