@@ -74,7 +74,8 @@ def test_commands_on_the_broken_model_exit_1_with_the_plugins_message(flaky, tmp
         assert result.exit_code == 1, (args, result.output)
         assert len(errors) == 1 and MESSAGE in errors[0] and "flaky" in errors[0], (args, result.stderr)
     assert not (tmp_path / "run").exists()
-    assert list(tmp_path.iterdir()) == []
+    # nothing written: train's shape check fails before any folder exists (issue 16), export leaves its folder empty
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
 
 
 def test_other_models_keep_working_beside_a_broken_builder(flaky, tmp_path):
