@@ -79,6 +79,10 @@ def export(
     from zoo.onnx import pipeline
     from zoo.runs import resolve_weights
 
+    if not untrained:  # a run on a folder of images: its classes and normalisation
+        from zoo.runs import spec_for_weights, weights_path
+
+        spec = spec_for_weights(spec, weights_path(name, weights))
     source = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)
     if quantize is not None:
         from zoo.onnx.quantize import QuantizeOptions

@@ -29,9 +29,13 @@ def predict(
     from zoo.predict import predict_torch
     from zoo.runs import resolve_weights
 
-    top = min(top, spec.num_classes)
     if use_torch:
+        if not untrained:  # a run on a folder of images: its classes and normalisation
+            from zoo.runs import spec_for_weights, weights_path
+
+            spec = spec_for_weights(spec, weights_path(name, weights))
         chosen = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)
+        top = min(top, spec.num_classes)
         results = predict_torch(spec, chosen.model, images, top, chosen.class_names, invert)
         engine = "PyTorch"
     else:

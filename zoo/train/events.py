@@ -73,5 +73,7 @@ class Interrupted:
     checkpoint: Path
 
 
-Event = Notice | RunStarted | EpochStarted | BatchProgress | EpochEnded | Interrupted
+from ..imagefolder.decode import DecodeProgress  # noqa: E402  (emitted while a folder decodes)
+
+Event = DecodeProgress | Notice | RunStarted | EpochStarted | BatchProgress | EpochEnded | Interrupted
 Callback = Callable[[Event], None]

@@ -8,6 +8,7 @@ in flight finishes, the state is saved, and train() returns "interrupted".
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -42,6 +43,7 @@ def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
         return _train_rank(config, on_event, world)
     spec = zoo.get_spec(config.model)
     resolve_recipe(spec, config)  # a bad option is named before anything looks at the run folder
+    config = _with_folder_dataset(spec, config)
     folder = fileio.check_folder(run_dir(spec.name, config.out))  # a file in the way: one line, not a traceback
     emit = on_event or _ignore
     with RunLock(folder) as lock:  # one writer per folder, --resume and --force included
@@ -141,6 +143,22 @@ def _run_rank(session: Session, world: dist.World, wipe: bool) -> TrainResult:
 
 def _ignore(event) -> None:
     pass
+
+
+def _with_folder_dataset(spec, config: TrainConfig) -> TrainConfig:
+    """A folder dataset is recorded by its absolute path (a run can be evaluated from anywhere);
+    its options are checked, and the model's ability to take its classes, before any decoding."""
+    from ..imagefolder import folder_key, is_folder_dataset
+    from ..imagefolder.adapt import check_adaptable
+    from ..imagefolder.split import check_fraction
+
+    if not is_folder_dataset(config.dataset):
+        if config.holdout is not None or config.skip_bad:
+            raise UsageError("--holdout and --skip-bad apply to a folder of images given as --dataset PATH")
+        return config
+    holdout = check_fraction(config.holdout) if config.holdout is not None else None
+    check_adaptable(spec)
+    return dataclasses.replace(config, dataset=folder_key(config.dataset), holdout=holdout)
 
 
 def pick_device(name: str) -> torch.device:

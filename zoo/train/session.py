@@ -73,6 +73,10 @@ class Session:
 
         watch = CpuWatch()  # how busy other processes keep the CPU while the data loads
         self.data = self._load_data()
+        if self.data.folder is not None:  # one output per class folder, the folder's own normalisation
+            from ..imagefolder.adapt import adapt_spec
+
+            spec = self.spec = adapt_spec(spec, self.data.class_names, self.data.folder.mean, self.data.folder.std)
         self.threads = (threads or meta.get("threads") or auto_threads(watch)) if device.type == "cpu" else None
         declared = spec.train_transforms
         self.train_tf = BatchTransform(declared if settings.augment else
@@ -119,7 +123,8 @@ class Session:
 
     def _load_data(self) -> RunData:
         s = self.settings
-        data = load_run_data(self.spec, s.dataset, self.config.data_dir, self.config.offline, s.limit, self.seed)
+        data = load_run_data(self.spec, s.dataset, self.config.data_dir, self.config.offline, s.limit, self.seed,
+                             s.holdout, s.skip_bad, self.emit)
         for message in data.notices:
             self.notify(message)
         want = self.config.data_on_device
@@ -285,11 +290,24 @@ class Session:
         if not self.world.main:
             return self._result("finished")
         weights = ckpt.save_weights(self.folder / WEIGHTS_FILE, self.model, {
-            "format": "pt", "model": self.spec.name, "dataset": self.data.variant})
+            "format": "pt", "model": self.spec.name, "dataset": self.data.variant, **self._fitted_meta()})
         records.write_run_info(self.folder, self._info("finished"))
         result = self._result("finished")
         result.weights = weights
         return result
+
+    def _fitted(self) -> dict | None:
+        """What evaluate, export and predict need to rebuild a model fitted to a folder."""
+        folder = self.data.folder
+        if folder is None:
+            return None
+        return {"class_names": list(self.data.class_names), "mean": list(folder.mean), "std": list(folder.std)}
+
+    def _fitted_meta(self) -> dict[str, str]:
+        import json
+
+        fitted = self._fitted()
+        return {"zoo.fitted": json.dumps(fitted)} if fitted else {}
 
     def _info(self, status: str) -> dict[str, Any]:
         last = self.metrics[-1] if self.metrics else None
@@ -300,6 +318,7 @@ class Session:
             "status": status,
             "dataset": self.data.name, "dataset_variant": self.data.variant, "dataset_source": self.data.source,
             "class_names": list(self.data.class_names),
+            **({"fitted": self._fitted(), "image_folder": self.data.folder.record()} if self.data.folder else {}),
             "train_samples": len(self.data.train), "test_samples": len(self.data.test),
             "limit": self.settings.limit, "augment": self.train_tf.augments,
             "hyperparameters": asdict(self.recipe),

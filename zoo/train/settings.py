@@ -23,6 +23,8 @@ class RunSettings:
     dataset: str
     limit: int | None  # a seeded random subset of this many samples per split
     augment: bool  # False: normalise only
+    holdout: float | None = None  # a folder of images without test/: the share held out (None: 10%)
+    skip_bad: bool = False  # a folder of images: leave unreadable files out
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -34,9 +36,12 @@ class RunSettings:
             recipe = Recipe(**data["recipe"])
             limit = data["limit"]
             settings = cls(recipe=recipe, seed=data["seed"], dataset=data["dataset"], limit=limit,
-                           augment=data["augment"])
+                           augment=data["augment"], holdout=data.get("holdout"),
+                           skip_bad=data.get("skip_bad", False))
             valid = (type(settings.seed) is int and isinstance(settings.dataset, str)
-                     and (limit is None or (type(limit) is int and limit >= 1)) and type(settings.augment) is bool)
+                     and (limit is None or (type(limit) is int and limit >= 1)) and type(settings.augment) is bool
+                     and (settings.holdout is None or type(settings.holdout) is float)
+                     and type(settings.skip_bad) is bool)
         except (KeyError, TypeError, SpecError) as exc:
             raise CheckpointError(f"the checkpoint's settings are not valid ({exc}); start over with --force") from exc
         if not valid:
@@ -54,11 +59,13 @@ def settle(spec: ModelSpec, config: TrainConfig, meta: dict | None) -> RunSettin
             dataset=config.dataset or spec.dataset,
             limit=config.limit,
             augment=config.augment is not False,
+            holdout=config.holdout,
+            skip_bad=config.skip_bad,
         )
     saved = RunSettings.from_dict(meta.get("settings"))
     asked = {f"--{k.replace('_', '-')}": (v, getattr(saved.recipe, k)) for k, v in config.overrides().items()}
-    asked |= {f"--{k}": (getattr(config, k), getattr(saved, k)) for k in ("seed", "dataset", "limit", "augment")
-              if getattr(config, k) is not None}
+    asked |= {f"--{k}": (getattr(config, k), getattr(saved, k))
+              for k in ("seed", "dataset", "limit", "augment", "holdout") if getattr(config, k) is not None}
     clash = [f"{flag} {new} (saved: {old})" for flag, (new, old) in asked.items() if new != old]
     if clash:
         raise UsageError(f"--resume continues the run with its saved settings, but {', '.join(clash)} "
