@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -81,10 +82,18 @@ def _run(chunks, shape, workers: int):
             yield (start, *decode_chunk(names, shape))
         return
     # forkserver: workers never inherit the parent's torch/OpenMP state (a fork could hang on it).
-    with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as pool:
-        futures = {pool.submit(decode_chunk, names, shape): start for start, names in chunks}
-        for future in as_completed(futures):
-            yield (futures[future], *future.result())
+    pending = dict(chunks)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as pool:
+            futures = {pool.submit(decode_chunk, names, shape): start for start, names in chunks}
+            for future in as_completed(futures):
+                start = futures[future]
+                result = future.result()
+                del pending[start]
+                yield (start, *result)
+    except (BrokenProcessPool, OSError):  # workers cannot start here (e.g. a __main__ they cannot import)
+        for start, names in sorted(pending.items()):
+            yield (start, *decode_chunk(names, shape))
 
 
 def decode_chunk(names: list[str], shape: tuple[int, int, int]) -> tuple[np.ndarray, list[tuple[int, str]]]:

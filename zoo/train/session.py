@@ -69,6 +69,7 @@ class Session:
         self.sessions = meta.get("sessions", 0) + 1
         self.started_at = meta.get("started_at") or records.now()
         self.notices: list[str] = []
+        self.last_eval = None  # the latest test evaluation: the model card's per-class accuracy
         self.last_checkpoint = _where(self.epoch_done, self.batch_done) if saved else None
 
         watch = CpuWatch()  # how busy other processes keep the CPU while the data loads
@@ -219,6 +220,7 @@ class Session:
         dist.broadcast_buffers(self.world, model)  # one set of BatchNorm statistics to evaluate and save
         test = evaluate_shard(self.world, model, self.data.test.images, self.data.test.labels, self.spec,
                               self.device, self.config.eval_batch_size, self.eval_tf)
+        self.last_eval = test
         if not math.isfinite(test.loss):  # the last steps can break the weights after the last loss was fine
             raise self._diverged(f"the test loss after epoch {epoch} became {test.loss}")
         seconds = acc.seconds + time.perf_counter() - t0
@@ -291,10 +293,24 @@ class Session:
             return self._result("finished")
         weights = ckpt.save_weights(self.folder / WEIGHTS_FILE, self.model, {
             "format": "pt", "model": self.spec.name, "dataset": self.data.variant, **self._fitted_meta()})
-        records.write_run_info(self.folder, self._info("finished"))
+        info = self._info("finished")
+        records.write_run_info(self.folder, info)
         result = self._result("finished")
+        try:
+            if records.write_model_card(self.folder, info, self._per_class()) is None:
+                self.notify(f"{self.folder}/README.md is not a zoo model card, so it was left as it is")
+        except Exception as exc:  # a card must never cost the user a finished run
+            self.notify(f"could not write the model card: {exc}")
         result.weights = weights
         return result
+
+    def _per_class(self) -> list[tuple[str, int, float]]:
+        """(class, test images, accuracy) from the final evaluation (made now when resuming a finished run)."""
+        test = self.last_eval or evaluate(self.model, self.data.test.images, self.data.test.labels, self.spec,
+                                          self.device, self.config.eval_batch_size, self.eval_tf)
+        counts = test.confusion.sum(dim=1).tolist()
+        return [(name, int(n), float(a)) for name, n, a in zip(self.data.class_names, counts,
+                                                                test.per_class_accuracy)]
 
     def _fitted(self) -> dict | None:
         """What evaluate, export and predict need to rebuild a model fitted to a folder."""
