@@ -6,23 +6,18 @@ markup is shown, not applied, before anything reaches the terminal.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
-
-from .common import out, print_json
+from .common import escape, out, print_json
 
 STATUS_STYLE = {"finished": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def safe(value) -> str:
-    """Untrusted text for the terminal: control characters as \\xNN, markup escaped."""
-    text = "-" if value is None else str(value)
-    return escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
+    """Untrusted text for the terminal (control characters shown, markup not applied); '-' for nothing."""
+    return "-" if value is None else escape(value)
 
 
 def runs(

@@ -82,15 +82,16 @@ def test_runs_cli_table_and_json(runs_folder, monkeypatch):
 
 
 def test_a_hostile_run_json_is_listed_without_reaching_the_terminal_raw(tmp_path):
-    bad = tmp_path / "runs" / "evil"
-    bad.mkdir(parents=True)
-    (bad / "run.json").write_text(json.dumps({"model": "x\x1b[2J[red]boom[/]", "status": "finished",
-                                              "test_accuracy": "lots", "hyperparameters": []}))
-    (tmp_path / "runs" / "broken").mkdir()
-    (tmp_path / "runs" / "broken" / "run.json").write_text("{not json")
+    evil = tmp_path / "runs" / "evil"
+    evil.mkdir(parents=True)
+    (evil / "run.json").write_text(json.dumps({"model": "mlp", "status": "finished",
+                                               "dataset": "/data/\x1b[2J[red]boom[/]"}))
+    for name, text in (("broken", "{not json"), ("wrong", json.dumps({"model": "mlp", "test_accuracy": "lots"}))):
+        (tmp_path / "runs" / name).mkdir()
+        (tmp_path / "runs" / name / "run.json").write_text(text)
     proc = zoo(tmp_path, "runs")
     assert "\x1b[2J" not in proc.stdout and "\\x1b[2J[red]boom[/]" in proc.stdout
-    assert "unreadable" in proc.stdout
+    assert proc.stdout.count("unreadable") == 2
 
 
 def test_compare_shows_the_settings_that_differ_and_plots_the_curves(runs_folder):

@@ -3,8 +3,8 @@
     find_runs("runs")                  -> [RunSummary, ...], newest first
     compare(["runs/a", "runs/b"])      -> Comparison: the settings that differ, final metrics side by side
 
-Every run.json is read as untrusted: a bounded read of a regular file, links not
-followed, JSON checked field by field; a run whose run.json cannot be read is
+Every run.json is read as untrusted (zoo.runs.read_run_info: a bounded read of a
+regular file, checked against its schema); a run whose run.json fails that is
 listed as "unreadable" rather than failing the listing. The status comes from
 the run lock when zoo.runlock is present ("running" only while a live process
 holds it; a run.json left at "running" by a killed process is "interrupted").
@@ -18,10 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .runs import RUN_FILE, RUNS_ROOT
+from .errors import UsageError, ZooError
+from .runs import RUN_FILE, RUNS_ROOT, read_run_info
 
-RUN_JSON_LIMIT = 1 << 24  # 16 MiB: a run.json is a few KiB; anything bigger is not one of ours
 SORTS = ("date", "accuracy")
 
 
@@ -47,17 +46,11 @@ class RunSummary:
 
 
 def read_info(folder: str | Path) -> dict | None:
-    """run.json of `folder` as a dict; None when absent, not a regular file, too big or not a JSON object."""
-    path = Path(folder) / RUN_FILE
+    """run.json of `folder`, read and checked by zoo.runs.read_run_info (regular file, size
+    cap, schema); None when it is absent or fails those checks."""
     try:
-        if path.is_symlink() or not path.is_file():
-            return None
-        with open(path, "rb") as fh:
-            data = fh.read(RUN_JSON_LIMIT + 1)
-        if len(data) > RUN_JSON_LIMIT:
-            return None
-        info = json.loads(data)
-    except (OSError, ValueError):
+        info = read_run_info(folder)
+    except ZooError:
         return None
     return info if isinstance(info, dict) else None
 

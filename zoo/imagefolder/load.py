@@ -20,6 +20,7 @@ from .decode import Decoded, DecodeProgress, decode_files
 from .scan import IMAGE_EXTENSIONS, Layout, Listing, find_layout
 from .split import DEFAULT_HOLDOUT, check_fraction, fingerprint, holdout_mask
 
+RECORDED = 1000  # file names kept in run.json per list (a run.json must stay small)
 SHOWN_BAD = 5  # bad files named in one error or warning line before "and N more"
 
 
@@ -51,7 +52,8 @@ class FolderData:
             "root": str(self.root), "split": lay.split, "test_folder": lay.test_folder,
             "train_folder": str(lay.train.folder.relative_to(self.root)) if lay.train.folder != self.root else ".",
             "holdout": self.holdout, "train_images": len(self.train.files), "test_images": len(self.test.files),
-            "skipped_files": self.skipped, "links_not_followed": _outside(lay),
+            "skipped_files": self.skipped[:RECORDED], "skipped_count": len(self.skipped),
+            "links_not_followed": _outside(lay)[:RECORDED],
             "normalization": {"mean": list(self.mean), "std": list(self.std)},
         }
 
