@@ -230,6 +230,11 @@ def test_class_names_follow_the_run_from_training_through_export_to_predict(fold
     assert json.loads(props["zoo.class_names"]) == list(CLASSES)
     assert json.loads(props["zoo.preprocessing"])["mean"] == info["fitted"]["mean"]
 
+    int8 = tmp_path / "pictures.int8.onnx"  # calibrated and checked on the folder's own images
+    invoke("export", "lenet5", "--weights", weights, "--quantize", "int8", "--out", int8, "--max-drop", "100")
+    props = {p.key: p.value for p in onnx.load(str(int8)).metadata_props}
+    assert json.loads(props["zoo.class_names"]) == list(CLASSES)
+
     images = [folder / "bright" / "bright-1.jpg", folder / "dark" / "dark-0.png"]
     answer = json.loads(invoke("predict", "lenet5", "--onnx", onnx_path, *images, "--json").stdout)
     torch_answer = json.loads(invoke("predict", "lenet5", "--torch", "--weights", weights, *images, "--json").stdout)

@@ -45,6 +45,20 @@ def load_test(dataset: str, spec: ModelSpec, run_info: dict | None, cache_root: 
     return LoadedDataset(images, labels, root, root, root, tuple(spec.class_names), "; ".join(notices) or None)
 
 
+def load_split(dataset: str, split: str, spec: ModelSpec, cache_root: Path | None):
+    """The "train" or "test" split of a folder for export's calibration and accuracy check:
+    its own test/ folder, else the default hold-out (10%, seed 0; the run's own hold-out is
+    re-derived by zoo evaluate, which reads run.json)."""
+    from ..data.resolve import LoadedDataset
+
+    root = folder_key(dataset)
+    data = load_folder(root, tuple(spec.input_shape), skip_bad=True, cache_root=cache_root)
+    part = data.test if split == "test" else data.train
+    labels = _relabel(part.labels, data.class_names, spec.class_names, root)
+    return LoadedDataset(part.images, labels, root, root, root, tuple(spec.class_names),
+                         "; ".join(data.notices) or None)
+
+
 def _relabel(labels, folder_names: tuple[str, ...], run_names: tuple[str, ...], root: str):
     """The folder's labels as indices of the run's classes (matched by name)."""
     import torch
