@@ -22,6 +22,11 @@ def lr_sweep(
     seed: int = typer.Option(0, "--seed", help="Same seed for every lr: same initial weights and batches."),
     out_dir: Optional[Path] = typer.Option(None, "--out",
                                            help="Run folder (default runs/NAME); runs go to RUN/lr-sweep/."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's), or a folder "
+                                          "of your images (see `zoo train --help`)."),
+    holdout: Optional[float] = typer.Option(None, "--holdout", help="Folder without test/: share held out as the "
+                                            "test split (default 0.1)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Folder: leave unreadable image files out."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live."),
     offline: bool = typer.Option(False, "--offline", help="Never download a dataset."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -35,24 +40,49 @@ def lr_sweep(
     values = parse_lrs(lrs)
     folder = run_dir(name, out_dir)
     options = dict(limit=limit, batch_size=batch_size, optimizer=optimizer, schedule=schedule, seed=seed,
-                   data_dir=data_dir, offline=offline, device=device)
+                   dataset=dataset, holdout=holdout, skip_bad=skip_bad, data_dir=data_dir, offline=offline,
+                   device=device)
     runs = run_sweep(spec.name, values, epochs, folder, on_event=SweepDisplay(), **options)
-    path = plot_lr_sweep(runs, folder / SWEEP_FILE, sweep_title(spec.name, runs), spec.num_classes)
+    path = plot_lr_sweep(runs, folder / SWEEP_FILE, sweep_title(spec.name, runs), _classes(runs, spec.num_classes))
     out.print(summary_table(runs))
     out.print(f"wrote {path} (runs in {folder / SWEEP_FOLDER}/)")
     if any(r.status == "interrupted" for r in runs):
         raise typer.Exit(130)
 
 
+def _classes(runs, default: int) -> int:
+    """The class count the runs trained with (a folder of images has its own)."""
+    from zoo.errors import ZooError
+    from zoo.runs import read_run_info
+
+    for run in runs:
+        try:
+            names = (read_run_info(run.folder) or {}).get("class_names")
+        except ZooError:
+            continue
+        if names:
+            return len(names)
+    return default
+
+
 class SweepDisplay:
     """One line per finished epoch; each notice (e.g. a fallback dataset) once."""
 
     def __init__(self):
+        from .decode_display import DecodeDisplay
+
         self.seen: set[str] = set()
+        self.decoding = DecodeDisplay()
 
     def __call__(self, lr: float, event) -> None:
+        from zoo.imagefolder import DecodeProgress
         from zoo.train.events import EpochEnded, Notice, RunStarted
 
+        if isinstance(event, DecodeProgress):
+            self.decoding.update(event)
+            return
+        if isinstance(event, RunStarted):
+            self.decoding.close()
         if isinstance(event, Notice) and event.message not in self.seen:
             self.seen.add(event.message)
             notice(event.message)

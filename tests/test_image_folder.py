@@ -224,13 +224,13 @@ def test_class_names_follow_the_run_from_training_through_export_to_predict(fold
     assert report["samples"] == record["test_images"]  # exactly the held-out images
     assert report["class_names"] == list(CLASSES) and list(report["per_class_accuracy"]) == list(CLASSES)
 
-    onnx_path = tmp_path / "pictures.onnx"
+    onnx_path = tmp_path / "shapes.onnx"  # its test vectors go to shapes/, beside it
     invoke("export", "lenet5", "--weights", weights, "--out", onnx_path)
     props = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
     assert json.loads(props["zoo.class_names"]) == list(CLASSES)
     assert json.loads(props["zoo.preprocessing"])["mean"] == info["fitted"]["mean"]
 
-    int8 = tmp_path / "pictures.int8.onnx"  # calibrated and checked on the folder's own images
+    int8 = tmp_path / "shapes.int8.onnx"  # calibrated and checked on the folder's own images
     invoke("export", "lenet5", "--weights", weights, "--quantize", "int8", "--out", int8, "--max-drop", "100")
     props = {p.key: p.value for p in onnx.load(str(int8)).metadata_props}
     assert json.loads(props["zoo.class_names"]) == list(CLASSES)
@@ -257,3 +257,11 @@ def test_train_and_test_folders_are_the_splits(tmp_path):
     report = json.loads(invoke("evaluate", "cnn", "--weights", run / "model.safetensors", "--json").stdout)
     assert report["class_names"] == list(CLASSES) and report["samples"] == 4
     assert [sum(row) for row in report["confusion"]] == [0, 2, 2]  # rows: true class
+    shown = invoke("mistakes", "cnn", "--out", run).output
+    assert "of 4 test images misclassified" in shown and (run / "mistakes.png").is_file()
+    features = invoke("features", "cnn", "--out", run, "--index", "1").output
+    assert any(f"true {name}" in features for name in ("dark", "stripes"))
+    sweep = tmp_path / "sweep"
+    invoke("lr-sweep", "cnn", "--dataset", root, "--lrs", "0.01", "--epochs", "1", "--out", sweep)
+    swept = json.loads(next((sweep / "lr-sweep").glob("*/run.json")).read_text())
+    assert swept["class_names"] == list(CLASSES) and swept["test_samples"] == 4
