@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..imagefolder.decode import DecodeProgress  # emitted while a folder of images is decoded
 from .config import EpochMetrics
 
 
@@ -72,8 +73,6 @@ class Interrupted:
     batch: int
     checkpoint: Path
 
-
-from ..imagefolder.decode import DecodeProgress  # noqa: E402  (emitted while a folder decodes)
 
 Event = DecodeProgress | Notice | RunStarted | EpochStarted | BatchProgress | EpochEnded | Interrupted
 Callback = Callable[[Event], None]
