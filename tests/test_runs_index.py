@@ -71,7 +71,6 @@ def test_runs_lists_finished_interrupted_and_failed_runs_newest_first(runs_folde
 
 
 def test_a_failed_run_is_listed_as_failed(runs_folder):
-    pytest.importorskip("zoo.runlock", reason="a failed run records its status with the run lock (issue 9)")
     found = {Path(r.path).name: r for r in find_runs(runs_folder / "runs")}
     assert found["mlp-diverged"].status == "failed"
 

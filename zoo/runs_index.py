@@ -6,8 +6,8 @@
 Every run.json is read as untrusted (zoo.runs.read_run_info: a bounded read of a
 regular file, checked against its schema); a run whose run.json fails that is
 listed as "unreadable" rather than failing the listing. The status comes from
-the run lock when zoo.runlock is present ("running" only while a live process
-holds it; a run.json left at "running" by a killed process is "interrupted").
+the run lock (zoo.runlock: "running" only while a live process holds it; a
+run.json left at "running" by a killed process is "interrupted").
 """
 from __future__ import annotations
 
@@ -76,16 +76,10 @@ def summarize(folder: str | Path) -> RunSummary:
 
 
 def _status(folder: Path, info: dict | None) -> str:
-    try:
-        from .runlock import run_status  # the plugins work's run lock: tells a live run from a killed one
-    except ImportError:
-        run_status = None
-    if run_status is not None:
-        status = run_status(folder)
-        return status or "unreadable"
-    if info is None:
-        return "unreadable"
-    status = info.get("status")
+    """zoo.runlock's answer: "running" only while a live process holds the run's lock."""
+    from .runlock import run_status
+
+    status = run_status(folder) if info is not None else None
     return status if status in ("finished", "interrupted", "running", "failed") else "unreadable"
 
 
