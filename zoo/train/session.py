@@ -29,7 +29,7 @@ from .augment import BatchTransform
 from .config import EpochMetrics, TrainConfig, TrainResult
 from .data import RunData, batches_per_epoch, epoch_plan, fits_on_device, iterate, load_run_data, split_bytes
 from .distributed import World
-from .evaluate import evaluate_shard
+from .evaluate import evaluate, evaluate_shard
 from .events import BatchProgress, Callback, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
 from .sanity import check_first_output
 from .optim import current_lr, init_weights, make_optimizer, make_scheduler
