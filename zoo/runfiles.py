@@ -57,7 +57,7 @@ RUN = Obj({
 CHECKPOINT = Obj({
     "format": Str(max_len=64), "model": Str(name=True), "epoch": Int(min=0, max=MAX_EPOCHS),
     "batch": Int(min=0), "partial": Anything(), "epochs": Int(min=0, max=MAX_EPOCHS),
-    "settings": Obj({"recipe": HYPERPARAMETERS, "seed": Int(), "dataset": Str(name=True), "limit": Optional(Int(min=0)),
+    "settings": Obj({"recipe": HYPERPARAMETERS, "seed": Int(), "dataset": DATASET, "limit": Optional(Int(min=0)),
                      "augment": Bool()}, required=("recipe", "seed", "dataset", "limit", "augment")),
     "metrics": List(EPOCH, max_items=MAX_EPOCHS), "wall_time": Num(), "sessions": Int(min=0),
     "started_at": Optional(Str(max_len=64)), "threads": Optional(Int(min=1, max=1 << 16)),
