@@ -31,7 +31,8 @@ def evaluate(
     """Evaluate trained weights on the test split: accuracy, loss, per-class accuracy, confusion matrix."""
     spec = registry().get_spec(name)
     png = _plot_path(name, plot_out) if plot else None
-    from zoo.runs import load_test_data, resolve_weights, spec_for_weights, weights_path
+    from zoo.imagefolder.trained import load_test_data, spec_for_weights
+    from zoo.runs import resolve_weights, weights_path
     from zoo.train import evaluate as run_eval
     from zoo.train import pick_device
 

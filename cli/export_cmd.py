@@ -80,7 +80,8 @@ def export(
     from zoo.runs import resolve_weights
 
     if not untrained:  # a run on a folder of images: its classes and normalisation
-        from zoo.runs import spec_for_weights, weights_path
+        from zoo.imagefolder.trained import spec_for_weights
+        from zoo.runs import weights_path
 
         spec = spec_for_weights(spec, weights_path(name, weights))
     source = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)

@@ -33,7 +33,8 @@ def features(
 
     from zoo.images import load_image
     from zoo.preprocess import normalize
-    from zoo.runs import resolve_weights, run_dir, spec_for_weights, weights_path
+    from zoo.imagefolder.trained import spec_for_weights
+    from zoo.runs import resolve_weights, run_dir, weights_path
     from zoo.safeio import for_display
     from zoo.viz.features import capture_feature_maps, is_feature_layer, save_feature_maps
 
@@ -66,7 +67,7 @@ def features(
 
 def _test_image(spec, weights: Path, dataset: Optional[str], index: int, data_dir, offline: bool):
     from zoo.errors import UsageError
-    from zoo.runs import load_test_data
+    from zoo.imagefolder.trained import load_test_data
 
     from .decode_display import DecodeDisplay
 

@@ -22,7 +22,8 @@ def mistakes(
 ) -> None:
     """Save a grid of misclassified test images, most confident mistakes first, titled predicted / true."""
     spec = registry().get_spec(name)
-    from zoo.runs import load_test_data, resolve_weights, run_dir, spec_for_weights, weights_path
+    from zoo.imagefolder.trained import load_test_data, spec_for_weights
+    from zoo.runs import resolve_weights, run_dir, weights_path
     from zoo.train import evaluate
     from zoo.viz.mistakes import MISTAKES_FILE, confidences, plot_mistakes, select_mistakes
 

@@ -31,7 +31,8 @@ def predict(
 
     if use_torch:
         if not untrained:  # a run on a folder of images: its classes and normalisation
-            from zoo.runs import spec_for_weights, weights_path
+            from zoo.imagefolder.trained import spec_for_weights
+            from zoo.runs import weights_path
 
             spec = spec_for_weights(spec, weights_path(name, weights))
         chosen = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)

@@ -55,8 +55,6 @@ def runs(
 def list_table(found):
     from rich.table import Table
 
-    from .train_cmd import duration
-
     table = Table(title=f"{len(found)} run{'s' if len(found) != 1 else ''}", title_justify="left")
     for column in ("run", "model", "dataset", "status", "epochs", "best acc", "final acc", "time", "date"):
         table.add_column(column, justify="right" if column in ("epochs", "best acc", "final acc", "time") else "left")
@@ -121,6 +119,14 @@ def _short(dataset) -> str:
         return "-" if dataset is None else str(dataset)
     parts = Path(dataset).parts
     return str(Path(*parts[-2:])) if len(parts) > 2 else dataset
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    m, s = divmod(seconds, 60)
+    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m{s:02d}s"
 
 
 def _pct(value) -> str:

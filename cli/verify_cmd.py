@@ -62,7 +62,8 @@ def _against_torch(spec, path, weights, untrained, provider, atol, rtol, data_di
     if spec is None:  # the file says which model it is
         spec = registry().get_spec(read_facts(path).model)
     if not untrained:  # a run on a folder of images: its classes and normalisation
-        from zoo.runs import spec_for_weights, weights_path
+        from zoo.imagefolder.trained import spec_for_weights
+        from zoo.runs import weights_path
 
         spec = spec_for_weights(spec, weights_path(spec.name, weights))
     source = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)

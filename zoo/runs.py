@@ -225,71 +225,8 @@ def tensor_sha256(model) -> str:
     return digest.hexdigest()
 
 
-def spec_for_weights(spec: ModelSpec, weights: str | Path) -> ModelSpec:
-    """The spec as the weights at `weights` were trained: for a run on a folder of images,
-    fitted to its classes and normalisation (zoo.imagefolder.adapt), from the run.json beside
-    the weights or, for weights copied on their own, from their safetensors metadata."""
-    from .imagefolder.adapt import fitted_from
-
-    try:
-        info = read_run_info(Path(weights).parent)
-    except CheckpointError:
-        info = None
-    if isinstance(info, dict) and info.get("model") == spec.name and "fitted" in info:
-        return fitted_from(spec, info["fitted"]) or spec
-    record = _weights_metadata(weights).get("zoo.fitted")
-    if record is None or _weights_metadata(weights).get("model") != spec.name:
-        return spec
-    try:
-        return fitted_from(spec, json.loads(record)) or spec
-    except ValueError:
-        return spec
-
-
-def _weights_metadata(path: str | Path) -> dict[str, str]:
-    """The header metadata of a safetensors file; empty when it cannot be read."""
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            return dict(fh.metadata() or {})
-    except (SafetensorError, OSError, ValueError):
-        return {}
-
-
 def test_dataset_for(spec: ModelSpec, weights: str | Path, dataset: str | None = None) -> str:
     """The dataset to test trained weights on: the one asked for, else the one they were
     trained on (a lenet5 trained with --dataset fashion-mnist is judged on Fashion-MNIST),
     else the model's own."""
     return dataset or trained_on(spec, weights).get("dataset") or spec.dataset
-
-
-def load_test_data(spec: ModelSpec, weights: str | Path, dataset: str | None = None, data_dir=None,
-                   offline: bool = False, on_progress=None):
-    """The test split to judge trained weights on (see test_dataset_for), as a
-    zoo.data.resolve.LoadedDataset: a registered dataset, or a folder of images (its
-    test/ folder, or the very hold-out the run was trained without). `spec` must be
-    the fitted one (spec_for_weights) so that a folder's labels follow its classes."""
-    from .data.resolve import data_root, load_dataset
-    from .imagefolder import is_folder_dataset
-
-    name = test_dataset_for(spec, weights, dataset)
-    if not is_folder_dataset(name):
-        from .data.resolve import locate
-
-        if data_dir is None and locate(name) is None:  # where the run found its data, per its run.json
-            found = trained_on(spec, weights)
-            data_dir = Weights(None, str(weights), Path(weights), found.get("dataset"), found.get("dataset_variant"),
-                               dataset_source=found.get("dataset_source")).data_dir(name)
-        return load_dataset(name, "test", data_dir=data_dir, offline=offline)
-    from .imagefolder.test_split import load_test
-
-    try:
-        info = read_run_info(Path(weights).parent)
-    except CheckpointError:
-        info = None
-    return load_test(name, spec, info if isinstance(info, dict) and info.get("model") == spec.name else None,
-                     data_root(data_dir), on_progress)
