@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import CheckpointError
-from ..runs import read_run_info, test_dataset_for, trained_on
+from ..runs import Weights, read_run_info, test_dataset_for, trained_on
 from ..spec import ModelSpec
 
 
