@@ -25,7 +25,17 @@ HYPERPARAMETERS = Obj({
 })
 
 # A registered dataset's name, or the absolute path of a folder of images (zoo.imagefolder).
-DATASET = Str(max_len=4096, pattern=r"[a-z0-9][a-z0-9._-]{0,63}|/.+")
+class DatasetRef(Str):
+    """A registered dataset's name, or a folder's absolute path: anything else is named as
+    not a valid zoo name (a relative path such as ../../etc is neither)."""
+
+    def check(self, value, path):
+        if isinstance(value, str) and value.startswith("/") and 1 < len(value) <= self.max_len:
+            return value
+        return Str(name=True).check(value, path)
+
+
+DATASET = DatasetRef(max_len=4096)
 # A model fitted to a folder: its classes and the training images' normalisation (zoo.imagefolder.adapt).
 FITTED = Obj({"class_names": class_names(), "mean": List(Num(), max_items=4), "std": List(Num(), max_items=4)},
              required=("class_names", "mean", "std"))
