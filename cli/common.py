@@ -88,14 +88,17 @@ def model_warning(exc) -> None:
 def run_spec(name: str, weights=None, out=None, untrained: bool = False):
     """The model as the run that wrote these weights trained it: its --model-arg builder
     arguments and --normalize input scale (zoo.variants), so every command rebuilds the
-    same network and feeds it the same pixels. Untrained: the registered spec."""
+    same network and feeds it the same pixels; for a run on a folder of images, also its
+    classes and normalisation (zoo.imagefolder). Untrained: the registered spec."""
     spec = registry().get_spec(name)
     if untrained:
         return spec
+    from zoo.imagefolder.trained import spec_for_weights as fitted_to_folder
     from zoo.runs import weights_path
     from zoo.variants import spec_for_weights
 
-    return spec_for_weights(spec, weights_path(spec.name, weights, out))
+    path = weights_path(spec.name, weights, out)
+    return fitted_to_folder(spec_for_weights(spec, path), path)
 
 
 def print_json(data: Any) -> None:

@@ -20,8 +20,9 @@ def evaluate(
     plot: bool = typer.Option(False, "--plot", help="Save the confusion matrix as a heat map PNG."),
     plot_out: Optional[Path] = typer.Option(None, "--out", help="Where --plot writes (a .png file or a folder; "
                                             "default: runs/NAME/confusion.png)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset to test on (default: the one the weights "
-                                          "were trained on, per run.json, else the model's)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset to test on, a name or a folder of images "
+                                          "(default: the one the weights were trained on, per run.json, else the "
+                                          "model's)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live."),
     offline: bool = typer.Option(False, "--offline", help="Never download."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -30,17 +31,17 @@ def evaluate(
     """Evaluate trained weights on the test split: accuracy, loss, per-class accuracy, confusion matrix."""
     spec = run_spec(name, weights)
     png = _plot_path(name, plot_out) if plot else None
-    from zoo.data.resolve import load_dataset, locate
+    from zoo.imagefolder.trained import load_test_data
     from zoo.runs import resolve_weights
     from zoo.train import evaluate as run_eval
     from zoo.train import pick_device
 
+    from .decode_display import DecodeDisplay
+
     trained = resolve_weights(spec, weights)  # one clear CheckpointError when missing, corrupt or mismatched
     path, model = trained.path, trained.model
-    test_on = trained.test_dataset(spec, dataset)
-    if data_dir is None and locate(test_on) is None:  # where the run found its data, per its run.json
-        data_dir = trained.data_dir(test_on)
-    test = load_dataset(test_on, "test", data_dir=data_dir, offline=offline)
+    with DecodeDisplay(quiet=json_output) as decoding:
+        test = load_test_data(spec, path, dataset, data_dir, offline, decoding)
     if test.notice:
         notice(test.notice)
     if tuple(test.images.shape[1:]) != spec.input_shape:

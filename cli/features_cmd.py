@@ -18,6 +18,8 @@ def features(
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file (default RUN/model.safetensors)."),
     out_dir: Optional[Path] = typer.Option(None, "--out",
                                            help="Run folder (default runs/NAME); pictures go to RUN/features/."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="With --index: the dataset, a name or a folder of "
+                                          "images (default: the one the weights were trained on)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live."),
     offline: bool = typer.Option(False, "--offline", help="Never download a dataset."),
 ) -> None:
@@ -36,7 +38,7 @@ def features(
     from zoo.viz.features import capture_feature_maps, is_feature_layer, save_feature_maps
 
     trained = resolve_weights(spec, weights, out_dir)
-    model = trained.model
+    path, model = trained.path, trained.model
     if not any(is_feature_layer(m) for m in model.modules()):
         raise UsageError(f"model '{name}' has no conv or pool layers: it has no feature maps to show")
     if image is not None:
@@ -45,7 +47,7 @@ def features(
         class_names = trained.names(spec)
         label, folder = f"image {image.name}", f"image-{_safe_stem(image)}"
     else:
-        pixels, true_label, class_names = _test_image(trained.test_dataset(spec), index or 0, data_dir, offline)
+        pixels, true_label, class_names = _test_image(spec, path, dataset, index or 0, data_dir, offline)
         label, folder = f"test image #{index or 0}", f"test-{index or 0}"
     maps, prediction = capture_feature_maps(model, normalize(pixels[None], spec.eval_transforms))
     target = run_dir(name, out_dir) / "features" / folder
@@ -61,11 +63,14 @@ def features(
     out.print(escape(f"wrote {len(grids)} layers to {target}/ (input image: {target / 'input.png'})"))
 
 
-def _test_image(dataset: str, index: int, data_dir, offline: bool):
-    from zoo.data.resolve import load_dataset
+def _test_image(spec, weights: Path, dataset: Optional[str], index: int, data_dir, offline: bool):
     from zoo.errors import UsageError
+    from zoo.imagefolder.trained import load_test_data
 
-    data = load_dataset(dataset, "test", data_dir=data_dir, offline=offline)
+    from .decode_display import DecodeDisplay
+
+    with DecodeDisplay() as decoding:
+        data = load_test_data(spec, weights, dataset, data_dir, offline, decoding)
     if data.notice:
         notice(data.notice)
     if not 0 <= index < len(data):

@@ -31,11 +31,15 @@ def lr_sweep(
                                "--lrs and --epochs still decide those two."),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="The model's declared "
                                            "augmentation (default) or none."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: the free cores)."),
     seed: int = typer.Option(0, "--seed", help="Same seed for every lr: same initial weights and batches."),
     out_dir: Optional[Path] = typer.Option(None, "--out",
                                            help="Run folder (default runs/NAME); runs go to RUN/lr-sweep/."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's), or a folder "
+                                          "of your images (see `zoo train --help`)."),
+    holdout: Optional[float] = typer.Option(None, "--holdout", help="Folder without test/: share held out as the "
+                                            "test split (default 0.1)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Folder: leave unreadable image files out."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live."),
     offline: bool = typer.Option(False, "--offline", help="Never download a dataset."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -52,25 +56,49 @@ def lr_sweep(
                    data_dir=data_dir, offline=offline, device=device, momentum=momentum,
                    weight_decay=weight_decay, label_smoothing=label_smoothing, init=init, init_std=init_std,
                    normalize=normalize, model_args=model_arg, recipe=recipe, augment=augment, dataset=dataset,
-                   threads=threads)
+                   holdout=holdout, skip_bad=skip_bad, threads=threads)
     runs = run_sweep(spec.name, values, epochs, folder, on_event=SweepDisplay(), **options)
     path = plot_lr_sweep(runs, folder / SWEEP_FILE, sweep_title(spec.name, runs, spec.recipe, spec.train_transforms.augments),
-                         spec.num_classes)
+                         _classes(runs, spec.num_classes))
     out.print(summary_table(runs))
     out.print(f"wrote {path} (runs in {folder / SWEEP_FOLDER}/)")
     if any(r.status == "interrupted" for r in runs):
         raise typer.Exit(130)
 
 
+def _classes(runs, default: int) -> int:
+    """The class count the runs trained with (a folder of images has its own)."""
+    from zoo.errors import ZooError
+    from zoo.runs import read_run_info
+
+    for run in runs:
+        try:
+            names = (read_run_info(run.folder) or {}).get("class_names")
+        except ZooError:
+            continue
+        if names:
+            return len(names)
+    return default
+
+
 class SweepDisplay:
     """One line per finished epoch; each notice (e.g. a fallback dataset) once."""
 
     def __init__(self):
+        from .decode_display import DecodeDisplay
+
         self.seen: set[str] = set()
+        self.decoding = DecodeDisplay()
 
     def __call__(self, lr: float, event) -> None:
+        from zoo.imagefolder import DecodeProgress
         from zoo.train.events import EpochEnded, Notice, RunStarted
 
+        if isinstance(event, DecodeProgress):
+            self.decoding.update(event)
+            return
+        if isinstance(event, RunStarted):
+            self.decoding.close()
         if isinstance(event, Notice) and event.message not in self.seen:
             self.seen.add(event.message)
             notice(event.message)

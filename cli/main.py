@@ -21,6 +21,7 @@ from . import train_cmd
 from . import evaluate_cmd
 from . import mistakes_cmd
 from . import lr_sweep_cmd
+from . import runs_cmd
 
 
 def _click_class(name: str) -> type:
@@ -112,6 +113,7 @@ app.command("train")(train_cmd.train)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("mistakes")(mistakes_cmd.mistakes)
 app.command("lr-sweep")(lr_sweep_cmd.lr_sweep)
+app.command("runs")(runs_cmd.runs)
 
 
 def run() -> None:

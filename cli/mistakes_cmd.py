@@ -15,19 +15,24 @@ def mistakes(
     out_dir: Optional[Path] = typer.Option(None, "--out",
                                            help="Run folder (default runs/NAME); writes RUN/mistakes.png."),
     limit: int = typer.Option(64, "--limit", min=1, max=256, help="Most images in the grid."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset to test on, a name or a folder of images "
+                                          "(default: the one the weights were trained on)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live."),
     offline: bool = typer.Option(False, "--offline", help="Never download a dataset."),
 ) -> None:
     """Save a grid of misclassified test images, most confident mistakes first, titled predicted / true."""
-    spec = run_spec(name, weights, out_dir)
-    from zoo.data.resolve import load_dataset
+    spec = run_spec(name, weights, out_dir)  # a run's builder arguments, input scale and folder classes
+    from zoo.imagefolder.trained import load_test_data
     from zoo.runs import resolve_weights, run_dir
     from zoo.train import evaluate
     from zoo.viz.mistakes import MISTAKES_FILE, confidences, plot_mistakes, select_mistakes
 
+    from .decode_display import DecodeDisplay
+
     trained = resolve_weights(spec, weights, out_dir)
-    model = trained.model
-    data = load_dataset(trained.test_dataset(spec), "test", data_dir=data_dir, offline=offline)
+    path, model = trained.path, trained.model
+    with DecodeDisplay() as decoding:
+        data = load_test_data(spec, path, dataset, data_dir, offline, decoding)
     if data.notice:
         notice(data.notice)
     result = evaluate(model, data.images, data.labels, spec)

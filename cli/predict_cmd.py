@@ -29,9 +29,9 @@ def predict(
     from zoo.predict import predict_torch
     from zoo.runs import resolve_weights
 
-    top = min(top, spec.num_classes)
     if use_torch:
         chosen = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)
+        top = min(top, spec.num_classes)
         results = predict_torch(spec, chosen.model, images, top, chosen.class_names, invert)
         engine = "PyTorch"
     else:

@@ -54,6 +54,9 @@ class TrainDisplay:
         self.task = None
         self.last_plain = 0.0
         self.logging_batches = False
+        from .decode_display import DecodeDisplay
+
+        self.decoding = DecodeDisplay(quiet=quiet, live=self.live)
 
     def __enter__(self) -> "TrainDisplay":
         if self.live and not self.quiet:
@@ -69,6 +72,7 @@ class TrainDisplay:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.decoding.close()
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
@@ -87,7 +91,11 @@ class TrainDisplay:
         else:
             notice(e.message)
 
+    def on_DecodeProgress(self, e) -> None:
+        self.decoding.update(e)
+
     def on_RunStarted(self, e) -> None:
+        self.decoding.close()
         if self.quiet:
             return
         where = "resuming" if e.resumed else "training"
@@ -219,7 +227,12 @@ def train(
                                                       "step's lr as a fraction of --lr (default: recipe)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**63 - 1, help="Random seed (default 0); with the same seed and "
                                         "--threads a CPU run repeats bit for bit."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's), or a folder "
+                                          "of your images: PATH/CLASS/*.png|jpg, or PATH/train/ + PATH/test/."),
+    holdout: Optional[float] = typer.Option(None, "--holdout", help="Folder without test/: the share of each class "
+                                            "held out as the test split (default 0.1)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Folder: leave unreadable image files out (listed in "
+                                  "one warning) instead of stopping."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live (default: $ZOO_DATA_DIR "
                                             "or ~/.cache/zoo/data)."),
     offline: bool = typer.Option(False, "--offline", help="Never download; use what is on disk or the bundled sample."),
@@ -290,9 +303,10 @@ def train(
         momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, init=init, init_std=init_std,
         label_smoothing=label_smoothing, warmup_fraction=warmup_fraction, final_lr_fraction=final_lr_fraction,
         seed=seed, normalize=normalize, model_args=model_arg, recipe=recipe,
-        dataset=dataset, data_dir=data_dir, offline=offline, out=out_dir, device=device, resume=resume,
-        force=force, limit=limit, augment=augment, threads=threads, sync_bn=sync_bn, checkpoint_every=checkpoint_every,
-        launch_command=launch_command(world), log_every=log_every, init_from=init_from)
+        dataset=dataset, holdout=holdout, skip_bad=skip_bad, data_dir=data_dir, offline=offline, out=out_dir,
+        device=device, resume=resume, force=force, limit=limit, augment=augment, threads=threads, sync_bn=sync_bn,
+        checkpoint_every=checkpoint_every, launch_command=launch_command(world), log_every=log_every,
+        init_from=init_from)
     try:
         with TrainDisplay(quiet=quiet) as display:
             result = run_training(config, on_event=display)

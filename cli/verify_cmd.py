@@ -61,6 +61,6 @@ def _against_torch(spec, path, weights, untrained, provider, atol, rtol, data_di
 
     if spec is None:  # the file says which model it is
         spec = registry().get_spec(read_facts(path).model)
-    spec = run_spec(spec.name, weights, untrained=untrained)  # the run's builder arguments and input scale
+    spec = run_spec(spec.name, weights, untrained=untrained)  # the run's builder arguments, input scale, classes
     source = resolve_weights(spec, weights, untrained=untrained, offer_untrained=True)
     return pipeline.verify_file(spec, source, path, provider, atol, rtol, data_dir, accuracy=accuracy)

@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 import zoo
+from zoo.model_card import CARD_FILE
 from zoo.runlock import LOCK_FILE, OWNER_FILE
 from zoo.runs import CHECKPOINT_FILE, RUN_FILE, WEIGHTS_FILE
 from zoo.train import TrainConfig, evaluate, train
@@ -186,7 +187,8 @@ def test_sharded_evaluation_counts_every_image_once_and_one_run_folder(tmp_path,
     assert sorted(p.name for p in work.iterdir()) == ["run"]  # one run folder, nothing else
     folder = work / "run"
     written = sorted(p.name for p in folder.iterdir() if p.name not in (LOCK_FILE, OWNER_FILE))  # rank 0's lock
-    assert written == sorted(["checkpoint.json", CHECKPOINT_FILE, "curves.png", "metrics.csv", WEIGHTS_FILE, RUN_FILE])
+    assert written == sorted(["checkpoint.json", CHECKPOINT_FILE, "curves.png", "metrics.csv", WEIGHTS_FILE, RUN_FILE,
+                              CARD_FILE])
     info = json.loads((folder / RUN_FILE).read_text())
     assert info["status"] == "finished" and info["test_samples"] == 301
     assert info["threads"] == max(1, len(os.sched_getaffinity(0)) // 2)  # the cores split between the processes

@@ -24,11 +24,35 @@ HYPERPARAMETERS = Obj({
     "label_smoothing": Num(),
 })
 
+# A registered dataset's name, or the absolute path of a folder of images (zoo.imagefolder).
+class DatasetRef(Str):
+    """A registered dataset's name, or a folder's absolute path: anything else is named as
+    not a valid zoo name (a relative path such as ../../etc is neither)."""
+
+    def check(self, value, path):
+        if isinstance(value, str) and value.startswith("/") and 1 < len(value) <= self.max_len:
+            return value
+        return Str(name=True).check(value, path)
+
+
+DATASET = DatasetRef(max_len=4096)
+# A model fitted to a folder: its classes and the training images' normalisation (zoo.imagefolder.adapt).
+FITTED = Obj({"class_names": class_names(), "mean": List(Num(), max_items=4), "std": List(Num(), max_items=4)},
+             required=("class_names", "mean", "std"))
+IMAGE_FOLDER = Obj({
+    "root": Str(max_len=4096), "split": Str(choices=("holdout", "folders")), "test_folder": Optional(Str(max_len=16)),
+    "holdout": Optional(Obj({"fraction": Num(), "seed": Int(), "test_images": Int(min=0), "sha256": Str(max_len=64)},
+                            required=("fraction", "seed", "sha256"))),
+    "train_images": Int(min=0), "test_images": Int(min=0), "skipped_files": List(Str(max_len=4096)),
+    "links_not_followed": List(Str(max_len=4096)),
+}, required=("root", "split"))
+
 # run.json: what was trained, on what, how well. The fields zoo reads; others are kept.
 RUN = Obj({
     "model": Str(name=True), "summary": Str(), "plugin": Optional(Str(max_len=256)),
     "plugin_version": Optional(Str(max_len=256)), "status": Str(max_len=64),
-    "dataset": Str(name=True), "dataset_variant": Str(name=True), "dataset_source": Optional(Str()),
+    "dataset": DATASET, "dataset_variant": DATASET, "dataset_source": Optional(Str()),
+    "fitted": FITTED, "image_folder": IMAGE_FOLDER,
     "class_names": class_names(), "train_samples": Int(min=0), "test_samples": Int(min=0),
     "limit": Optional(Int(min=0)), "augment": Bool(), "hyperparameters": HYPERPARAMETERS,
     "seed": Optional(Int()), "device": Str(max_len=64), "threads": Optional(Int(min=1, max=1 << 16)),
@@ -43,7 +67,7 @@ RUN = Obj({
 CHECKPOINT = Obj({
     "format": Str(max_len=64), "model": Str(name=True), "epoch": Int(min=0, max=MAX_EPOCHS),
     "batch": Int(min=0), "partial": Anything(), "epochs": Int(min=0, max=MAX_EPOCHS),
-    "settings": Obj({"recipe": HYPERPARAMETERS, "seed": Int(), "dataset": Str(name=True), "limit": Optional(Int(min=0)),
+    "settings": Obj({"recipe": HYPERPARAMETERS, "seed": Int(), "dataset": DATASET, "limit": Optional(Int(min=0)),
                      "augment": Bool()}, required=("recipe", "seed", "dataset", "limit", "augment")),
     "metrics": List(EPOCH, max_items=MAX_EPOCHS), "wall_time": Num(), "sessions": Int(min=0),
     "started_at": Optional(Str(max_len=64)), "threads": Optional(Int(min=1, max=1 << 16)),

@@ -13,6 +13,7 @@ fingerprint. Every command that uses trained weights goes through `resolve_weigh
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,3 +226,10 @@ def tensor_sha256(model) -> str:
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def test_dataset_for(spec: ModelSpec, weights: str | Path, dataset: str | None = None) -> str:
+    """The dataset to test trained weights on: the one asked for, else the one they were
+    trained on (a lenet5 trained with --dataset fashion-mnist is judged on Fashion-MNIST),
+    else the model's own."""
+    return dataset or trained_on(spec, weights).get("dataset") or spec.dataset

@@ -43,7 +43,7 @@ def test_images(spec, dataset: str, data_dir=None, samples: int | None = None, s
 
     from .quantize import check_fits, load_split
 
-    data = load_split(dataset, "test", data_dir, "verification")
+    data = load_split(dataset, "test", data_dir, "verification", spec)
     check_fits(spec, data, "test")
     images, labels = data.images, data.labels
     if samples is not None and samples < len(labels):

@@ -110,7 +110,7 @@ def check_forward(module: nn.Module, spec: ModelSpec, example: torch.Tensor) -> 
         from ..shapes import check_spec
 
         inner = module.model if isinstance(module, RawInput) else module
-        problem = check_spec(spec, inner).first_problem() or f"forward pass failed: {first_line(exc)}"
+        problem = check_spec(spec, inner).first_problem() or f"forward pass failed: {describe(exc)}"
         raise ExportError(f"{problem}; the model fails before export (a shape mismatch, not an export problem): "
                           f"`zoo verify-shapes {spec.name}` shows every layer") from exc
 

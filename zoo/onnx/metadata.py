@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from ..errors import ExportError
 from ..schema import (Anything, Bool, Checker, Int, JsonText, List, Num, Obj, Optional, SchemaError, Str,
                       class_names)
+from ..runfiles import DATASET  # a registered name, or a folder of images' absolute path
 from ..safeio import for_display
 
 
@@ -135,7 +136,7 @@ PREPROCESSING = Obj({
 
 KEYS: dict[str, Checker] = {
     "version": Str(max_len=64), "plugin": Str(max_len=256), "plugin_version": Str(max_len=256),
-    "model": Str(name=True), "dataset": Str(name=True), "dataset_variant": Str(max_len=128),
+    "model": Str(name=True), "dataset": DATASET, "dataset_variant": Str(max_len=4096),
     "input_name": Str(max_len=256), "output_name": Str(max_len=256),
     "input_shape": JsonText(Optional(List(Anything(), length=4))),  # checked in detail by check_input_shape
     "input_layout": Str(choices=(LAYOUT,)), "input_dtype": Str(max_len=32),

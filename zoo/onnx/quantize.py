@@ -63,11 +63,18 @@ class QuantizeOptions:
             raise UsageError(f"--verify-samples must be >= 1, got {self.verify_samples}")
 
 
-def load_split(dataset: str, split: str, data_dir, what: str):
+def load_split(dataset: str, split: str, data_dir, what: str, spec=None):
     """One split, found (or downloaded, unless offline) and falling back as for training;
-    a missing one is one line saying how to provide it."""
+    a missing one is one line saying how to provide it. A folder of images (zoo.imagefolder)
+    is read at `spec`'s size, labelled by its (fitted) class names."""
     from ..data.resolve import load_dataset
+    from ..imagefolder import is_folder_dataset
 
+    if spec is not None and is_folder_dataset(dataset):
+        from ..data.resolve import data_root
+        from ..imagefolder.test_split import load_split as load_folder_split
+
+        return load_folder_split(dataset, split, spec, data_root(data_dir))
     try:
         return load_dataset(dataset, split, data_dir=data_dir)
     except ZooError as exc:
@@ -87,7 +94,7 @@ def calibration_images(spec, dataset: str, count: int, seed: int, data_dir=None)
     """(uint8 images (n, C, H, W), the loaded training split): a seeded random pick of `count`."""
     import torch
 
-    data = load_split(dataset, "train", data_dir, "calibration")
+    data = load_split(dataset, "train", data_dir, "calibration", spec)
     check_fits(spec, data, "training")
     if len(data) == 0:
         raise DataError(f"no calibration data: the training split of '{data.variant}' is empty")

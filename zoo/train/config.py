@@ -36,7 +36,9 @@ class TrainConfig:
     warmup_fraction: float | None = None
     final_lr_fraction: float | None = None
     seed: int | None = None  # None: 0 for a new run, the saved seed on resume
-    dataset: str | None = None  # None: the spec's dataset
+    dataset: str | None = None  # None: the spec's dataset; a path: a folder of images (zoo.imagefolder)
+    holdout: float | None = None  # folder without test/: share held out as the test split (None: 10%)
+    skip_bad: bool = False  # folder: leave unreadable image files out (with a warning) instead of failing
     data_dir: str | Path | None = None
     offline: bool = False
     out: str | Path | None = None  # run folder; None: runs/MODEL

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -42,11 +42,18 @@ class RunData:
     source: str
     class_names: tuple[str, ...]
     notices: list[str]
+    folder: Any = None  # zoo.imagefolder.load.FolderData when the dataset is a folder of the user's images
 
 
 def load_run_data(spec: ModelSpec, dataset: str, data_dir: str | Path | None, offline: bool,
-                  limit: int | None, seed: int) -> RunData:
+                  limit: int | None, seed: int, holdout: float | None = None, skip_bad: bool = False,
+                  on_progress: Callable | None = None) -> RunData:
     from ..data.resolve import load_dataset
+    from ..imagefolder import DEFAULT_HOLDOUT, is_folder_dataset
+
+    if is_folder_dataset(dataset):
+        return load_folder_run_data(spec, dataset, data_dir, limit, seed,
+                                    DEFAULT_HOLDOUT if holdout is None else holdout, skip_bad, on_progress)
 
     train = load_dataset(dataset, "train", data_dir=data_dir, offline=offline)
     test = load_dataset(dataset, "test", data_dir=data_dir, offline=offline)
@@ -65,6 +72,21 @@ def load_run_data(spec: ModelSpec, dataset: str, data_dir: str | Path | None, of
         name=train.name, variant=train.variant, source=train.source,
         class_names=tuple(train.class_names), notices=notices,
     )
+
+
+def load_folder_run_data(spec: ModelSpec, dataset: str, data_dir, limit: int | None, seed: int, holdout: float,
+                         skip_bad: bool, on_progress: Callable | None) -> RunData:
+    """A folder of images, decoded to the model's channels and size (zoo.imagefolder)."""
+    from ..data.resolve import data_root
+    from ..imagefolder.load import load_folder
+
+    data = load_folder(dataset, tuple(spec.input_shape), holdout, seed, skip_bad, data_root(data_dir), on_progress)
+    where = str(data.root)
+    return RunData(
+        train=subset(Split(data.train.images, data.train.labels), limit, seed),
+        test=subset(Split(data.test.images, data.test.labels), limit, seed + 1),
+        name=where, variant=where, source=where, class_names=data.class_names, notices=list(data.notices),
+        folder=data)
 
 
 def subset(split: Split, limit: int | None, seed: int) -> Split:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..imagefolder.decode import DecodeProgress  # emitted while a folder of images is decoded
 from .config import EpochMetrics
 
 
@@ -82,5 +83,6 @@ class Interrupted:
     checkpoint: Path
 
 
-Event = Notice | RunStarted | EpochStarted | BatchProgress | BatchLogged | EpochEnded | Interrupted
+Event = (DecodeProgress | Notice | RunStarted | EpochStarted | BatchProgress | BatchLogged | EpochEnded
+         | Interrupted)
 Callback = Callable[[Event], None]

@@ -49,6 +49,7 @@ def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
     if config.log_every is not None and config.log_every < 1:
         raise UsageError(f"--log-every must be >= 1 (batches), got {config.log_every}")
     check_shapes(with_options(spec, config.normalize or "default", config.model_args))  # before any data
+    config = _with_folder_dataset(spec, config)
     folder = fileio.check_folder(run_dir(spec.name, config.out))  # a file in the way: one line, not a traceback
     emit = on_event or _ignore
     with RunLock(folder) as lock:  # one writer per folder, --resume and --force included
@@ -184,6 +185,22 @@ def check_shapes(spec) -> None:
 
 def _ignore(event) -> None:
     pass
+
+
+def _with_folder_dataset(spec, config: TrainConfig) -> TrainConfig:
+    """A folder dataset is recorded by its absolute path (a run can be evaluated from anywhere);
+    its options are checked, and the model's ability to take its classes, before any decoding."""
+    from ..imagefolder import folder_key, is_folder_dataset
+    from ..imagefolder.adapt import check_adaptable
+    from ..imagefolder.split import check_fraction
+
+    if not is_folder_dataset(config.dataset):
+        if config.holdout is not None or config.skip_bad:
+            raise UsageError("--holdout and --skip-bad apply to a folder of images given as --dataset PATH")
+        return config
+    holdout = check_fraction(config.holdout) if config.holdout is not None else None
+    check_adaptable(spec)
+    return dataclasses.replace(config, dataset=folder_key(config.dataset), holdout=holdout)
 
 
 def pick_device(name: str) -> torch.device:

@@ -135,3 +135,24 @@ def now() -> str:
 def write_run_info(folder: Path, info: dict[str, Any]) -> Path:
     fileio.write_json(folder / RUN_FILE, info)
     return folder / RUN_FILE
+
+
+def write_model_card(folder: Path, info: dict[str, Any], per_class: list[tuple[str, int, float]]) -> Path | None:
+    """README.md in the run folder (zoo.model_card); a README.md that is not a zoo card (the
+    user's own, in an --out folder) is never replaced: then None."""
+    from ..model_card import CARD_FILE, MARKER, model_card
+
+    path = folder / CARD_FILE
+    if path.is_symlink() or (path.exists() and not _is_card(path, MARKER)):
+        return None
+    fileio.write_text(path, model_card(info, str(folder), per_class))
+    return path
+
+
+def _is_card(path: Path, marker: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(marker)).decode("utf-8", "replace") == marker
+    except OSError:
+        return False
+

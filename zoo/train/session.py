@@ -31,7 +31,7 @@ from .augment import BatchTransform
 from .config import CheckpointEvery, EpochMetrics, TrainConfig, TrainResult
 from .data import RunData, batches_per_epoch, epoch_plan, fits_on_device, iterate, load_run_data, split_bytes
 from .distributed import World
-from .evaluate import evaluate_shard
+from .evaluate import evaluate, evaluate_shard
 from .health import Health, RunFacts, judge, saturating_activations
 from .batchlog import BatchLog
 from .events import BatchLogged, BatchProgress, Callback, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
@@ -77,6 +77,7 @@ class Session:
         self.notices: list[str] = []
         self.init_from = meta.get("init_from")  # the run whose weights this one started from
         self.health: Health | None = None  # the chance-level verdict, once the run has finished
+        self.last_eval = None  # the latest test evaluation: the model card's per-class accuracy
         self.last_checkpoint = _where(self.epoch_done, self.batch_done) if saved else None
         self.checkpoint_every = CheckpointEvery.parse(config.checkpoint_every)
         self.saved_epoch, self.saved_at = self.epoch_done, time.monotonic()
@@ -85,6 +86,12 @@ class Session:
 
         watch = CpuWatch()  # how busy other processes keep the CPU while the data loads
         self.data = self._load_data()
+        if self.data.folder is not None:  # one output per class folder, the folder's own normalisation
+            from ..imagefolder.adapt import adapt_spec
+
+            folder_stats = self.normalize == "default"  # --normalize unit/none: that scale, not the folder's
+            stats = self.data.folder if folder_stats else spec.eval_transforms
+            spec = self.spec = adapt_spec(spec, self.data.class_names, stats.mean, stats.std)
         self.threads = (threads or meta.get("threads") or auto_threads(watch)) if device.type == "cpu" else None
         declared = spec.train_transforms
         self.train_tf = BatchTransform(declared if settings.augment else
@@ -135,7 +142,8 @@ class Session:
 
     def _load_data(self) -> RunData:
         s = self.settings
-        data = load_run_data(self.spec, s.dataset, self.config.data_dir, self.config.offline, s.limit, self.seed)
+        data = load_run_data(self.spec, s.dataset, self.config.data_dir, self.config.offline, s.limit, self.seed,
+                             s.holdout, s.skip_bad, self.emit)
         for message in data.notices:
             self.notify(message)
         want = self.config.data_on_device
@@ -243,6 +251,7 @@ class Session:
         dist.broadcast_buffers(self.world, model)  # one set of BatchNorm statistics to evaluate and save
         test = evaluate_shard(self.world, model, self.data.test.images, self.data.test.labels, self.spec,
                               self.device, self.config.eval_batch_size, self.eval_tf)
+        self.last_eval = test
         if not math.isfinite(test.loss):  # the last steps can break the weights after the last loss was fine
             raise self._diverged(f"the test loss after epoch {epoch} became {test.loss}")
         seconds = acc.seconds + time.perf_counter() - t0
@@ -331,9 +340,15 @@ class Session:
         self.health = self._judge()
         weights = ckpt.save_weights(self.folder / WEIGHTS_FILE, self.model, {
             "format": "pt", "model": self.spec.name, "dataset": self.data.variant,
-            META_NORMALIZE: self.normalize, META_MODEL_ARGS: json.dumps(self.model_args)})
-        records.write_run_info(self.folder, self._info("finished"))
+            META_NORMALIZE: self.normalize, META_MODEL_ARGS: json.dumps(self.model_args), **self._fitted_meta()})
+        info = self._info("finished")
+        records.write_run_info(self.folder, info)
         result = self._result("finished")
+        try:
+            if records.write_model_card(self.folder, info, self._per_class()) is None:
+                self.notify(f"{self.folder}/README.md is not a zoo model card, so it was left as it is")
+        except Exception as exc:  # a card must never cost the user a finished run
+            self.notify(f"could not write the model card: {exc}")
         result.weights = weights
         return result
 
@@ -345,6 +360,26 @@ class Session:
             train_samples=len(self.data.train), batches_per_epoch=self.batches, recipe=self.recipe,
             metrics=self.metrics, saturating=saturating_activations(self.model)))
 
+    def _per_class(self) -> list[tuple[str, int, float]]:
+        """(class, test images, accuracy) from the final evaluation (made now when resuming a finished run)."""
+        test = self.last_eval or evaluate(self.model, self.data.test.images, self.data.test.labels, self.spec,
+                                          self.device, self.config.eval_batch_size, self.eval_tf)
+        counts = test.confusion.sum(dim=1).tolist()
+        return [(name, int(n), float(a)) for name, n, a in zip(self.data.class_names, counts,
+                                                                test.per_class_accuracy)]
+
+    def _fitted(self) -> dict | None:
+        """What evaluate, export and predict need to rebuild a model fitted to a folder."""
+        folder = self.data.folder
+        if folder is None:
+            return None
+        scale = self.spec.eval_transforms  # the folder's statistics, or the --normalize scale
+        return {"class_names": list(self.data.class_names), "mean": list(scale.mean), "std": list(scale.std)}
+
+    def _fitted_meta(self) -> dict[str, str]:
+        fitted = self._fitted()
+        return {"zoo.fitted": json.dumps(fitted)} if fitted else {}
+
     def _info(self, status: str) -> dict[str, Any]:
         last = self.metrics[-1] if self.metrics else None
         best = max(self.metrics, key=lambda m: m.test_acc) if self.metrics else None
@@ -354,6 +389,7 @@ class Session:
             "status": status,
             "dataset": self.data.name, "dataset_variant": self.data.variant, "dataset_source": self.data.source,
             "class_names": list(self.data.class_names),
+            **({"fitted": self._fitted(), "image_folder": self.data.folder.record()} if self.data.folder else {}),
             "train_samples": len(self.data.train), "test_samples": len(self.data.test),
             "limit": self.settings.limit, "augment": self.train_tf.augments,
             "normalize": self.normalize, "model_args": dict(self.model_args), "init_from": self.init_from,
@@ -442,10 +478,6 @@ class Accumulators:
         loss_sum, correct, samples = self.totals()
         n = max(samples, 1)
         return loss_sum / n, correct / n
-
-    def totals(self) -> tuple[float, int, int]:
-        """(loss sum, correct, samples) so far this epoch: one host read."""
-        return float(self.loss_sum), int(self.correct), self.samples
 
     def state(self, seconds: float) -> dict:
         loss_sum, correct, samples = self.totals()

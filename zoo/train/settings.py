@@ -26,6 +26,8 @@ class RunSettings:
     augment: bool  # False: normalise only
     normalize: str = "default"  # input scale: default (the spec's mean/std), unit (0..1) or none (raw 0-255)
     model_args: dict[str, Any] = dataclasses.field(default_factory=dict)  # builder arguments (zoo.variants)
+    holdout: float | None = None  # a folder of images without test/: the share held out (None: 10%)
+    skip_bad: bool = False  # a folder of images: leave unreadable files out
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -38,10 +40,13 @@ class RunSettings:
             limit = data["limit"]
             settings = cls(recipe=recipe, seed=data["seed"], dataset=data["dataset"], limit=limit,
                            augment=data["augment"], normalize=data.get("normalize", "default"),
-                           model_args=data.get("model_args") or {})  # runs from before these two: defaults
+                           model_args=data.get("model_args") or {},  # runs from before these: defaults
+                           holdout=data.get("holdout"), skip_bad=data.get("skip_bad", False))
             valid = (type(settings.seed) is int and isinstance(settings.dataset, str)
                      and (limit is None or (type(limit) is int and limit >= 1)) and type(settings.augment) is bool
-                     and settings.normalize in NORMALIZE_MODES and isinstance(settings.model_args, dict))
+                     and settings.normalize in NORMALIZE_MODES and isinstance(settings.model_args, dict)
+                     and (settings.holdout is None or type(settings.holdout) is float)
+                     and type(settings.skip_bad) is bool)
         except (KeyError, TypeError, SpecError) as exc:
             raise CheckpointError(f"the checkpoint's settings are not valid ({exc}); start over with --force") from exc
         if not valid:
@@ -78,11 +83,13 @@ def settle(spec: ModelSpec, config: TrainConfig, meta: dict | None) -> RunSettin
             augment=config.augment is not False,
             normalize=config.normalize or "default",
             model_args=parse_model_args(spec, config.model_args),
+            holdout=config.holdout,
+            skip_bad=config.skip_bad,
         )
     saved = extended(RunSettings.from_dict(meta.get("settings")), config, meta)
     asked = {f"--{k.replace('_', '-')}": (v, getattr(saved.recipe, k)) for k, v in config.overrides().items()}
-    asked |= {f"--{k}": (getattr(config, k), getattr(saved, k))
-              for k in ("seed", "dataset", "limit", "augment", "normalize") if getattr(config, k) is not None}
+    asked |= {f"--{k}": (getattr(config, k), _effective(saved, k))
+              for k in ("seed", "dataset", "limit", "augment", "normalize", "holdout") if getattr(config, k) is not None}
     if config.model_args:
         asked["--model-arg"] = (parse_model_args(spec, config.model_args), saved.model_args)
     clash = [f"{flag} {new} (saved: {old})" for flag, (new, old) in asked.items() if new != old]
@@ -90,3 +97,13 @@ def settle(spec: ModelSpec, config: TrainConfig, meta: dict | None) -> RunSettin
         raise UsageError(f"--resume continues the run with its saved settings, but {', '.join(clash)} "
                          "would change it: drop those options, or start over with --force")
     return saved
+
+
+def _effective(saved: RunSettings, name: str):
+    """A saved setting as it acted: a run saved without a hold-out share held out the default."""
+    value = getattr(saved, name)
+    if name == "holdout" and value is None:
+        from ..imagefolder import DEFAULT_HOLDOUT
+
+        return DEFAULT_HOLDOUT
+    return value
