@@ -285,6 +285,19 @@ def test_an_error_common_to_all_processes_is_reported_once(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("codes, expected", [
+    ({1: 2, 0: -signal.SIGTERM}, (2, None)),  # rank 1 said its error; torchrun then SIGTERMed rank 0
+    ({0: 3, 1: -signal.SIGKILL}, (1, "process 1 of the run was killed (SIGKILL) and the others stopped")),
+    ({0: 130, 1: -signal.SIGTERM}, (130, None)),  # stopped together, the straggler cut short
+    ({0: -signal.SIGTERM, 1: 3}, (1, "process 0 of the run was killed (SIGTERM) and the others stopped")),
+    ({0: 3, 1: 3}, (1, "the processes of the run lost contact with each other (one stopped answering)")),
+])
+def test_the_launcher_reports_the_cause_not_torchruns_sigterm_to_the_survivors(codes, expected):
+    from zoo.train.launch import outcome
+
+    assert outcome(codes) == expected
+
+
 @pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2 CUDA GPUs")
 @pytest.mark.timeout(300)
 def test_two_gpus_train_with_nccl(tmp_path):

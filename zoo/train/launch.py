@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 
-from ..errors import TrainingError
 
 LAUNCH_ENV = "ZOO_LAUNCH_COMMAND"  # how the workers learn the command line, for run.json
 
@@ -61,24 +60,34 @@ def _silence_torchrun() -> dict[logging.Logger, int]:
 
 def outcome(codes: dict[int, int]) -> tuple[int, str | None]:
     """The user's exit code and line from the failed workers' exit codes (negative: killed),
-    given in the order they failed."""
+    given in the order they failed.
+
+    When one worker fails, torchrun sends SIGTERM to the others, and a survivor still
+    running then shows up as killed by SIGTERM: that is the consequence, not the cause. So
+    a worker killed by another signal (SIGKILL, the OOM killer) comes first, then a worker
+    that reported its own error, and a SIGTERM only when nothing else explains the end."""
     from .distributed import QUIET_EXIT
 
-    # torchrun's own SIGTERM to the survivors is not the cause: another signal first, then the earliest.
-    killed = sorted((code == -signal.SIGTERM, order) for order, code in enumerate(codes.values()) if code < 0)
-    if killed:
-        rank = list(codes)[killed[0][1]]
-        try:
-            name = signal.Signals(-codes[rank]).name
-        except ValueError:
-            name = f"signal {-codes[rank]}"
-        return 1, f"process {rank} of the run was killed ({name}) and the others stopped"
-    if all(code == 130 for code in codes.values()):
-        return 130, None
-    said = [code for _, code in sorted(codes.items()) if code not in (QUIET_EXIT, 130)]
+    killed = [(rank, code) for rank, code in codes.items() if code < 0]
+    by_other_signal = [(rank, code) for rank, code in killed if code != -signal.SIGTERM]
+    if by_other_signal:
+        return 1, _killed_line(*by_other_signal[0])
+    said = [code for _, code in sorted(codes.items()) if code > 0 and code not in (QUIET_EXIT, 130)]
     if said:  # that process reported its error itself
-        return (said[0] if 0 < said[0] < 256 else 1), None
+        return (said[0] if said[0] < 256 else 1), None
+    if 130 in codes.values() and all(code in (130, -signal.SIGTERM) for code in codes.values()):
+        return 130, None  # stopped (Ctrl-C, SIGTERM), the stragglers cut short by torchrun
+    if killed:
+        return 1, _killed_line(*killed[0])
     return 1, "the processes of the run lost contact with each other (one stopped answering)"
+
+
+def _killed_line(rank: int, code: int) -> str:
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f"process {rank} of the run was killed ({name}) and the others stopped"
 
 
 def worker_command() -> str:
