@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import check_provider, escape, notice, out, print_json, registry, run_spec, status
+from .common import check_provider, escape, notice, out, print_json, run_spec, status
 from .variants_view import show_variants
 
 BUSY_LOAD = 0.25  # per core: above it, someone else is computing too

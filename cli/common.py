@@ -101,6 +101,15 @@ def run_spec(name: str, weights=None, out=None, untrained: bool = False):
     return fitted_to_folder(spec_for_weights(spec, path), path)
 
 
+def duration(seconds: float) -> str:
+    """12s, 3m05s, 1h02m03s: a wall time as people read it."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    m, s = divmod(seconds, 60)
+    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m{s:02d}s"
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output goes to stdout untouched by rich."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

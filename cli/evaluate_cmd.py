@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import err, notice, out, print_json, registry, run_spec
+from .common import err, notice, out, print_json, run_spec
 
 CONFUSION_FILE = "confusion.png"
 

@@ -9,7 +9,7 @@ import typer
 
 from zoo.onnx.defaults import DEFAULT_OPSET
 
-from .common import PROVIDER_HELP, check_provider, err, escape, fail, out, print_json, registry, run_spec, show_report, status
+from .common import PROVIDER_HELP, check_provider, err, escape, fail, out, print_json, run_spec, show_report, status
 from .variants_view import show_quantized
 
 

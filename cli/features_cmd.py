@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import escape, notice, out, registry, run_spec
+from .common import escape, notice, out, run_spec
 
 
 def features(

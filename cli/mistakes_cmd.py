@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .common import notice, out, registry, run_spec
+from .common import notice, out, run_spec
 
 
 def mistakes(

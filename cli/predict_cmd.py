@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import PROVIDER_HELP, check_provider, escape, out, print_json, registry, run_spec
+from .common import PROVIDER_HELP, check_provider, escape, out, print_json, run_spec
 
 
 def predict(

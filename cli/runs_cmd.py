@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from .common import escape, out, print_json
+from .common import duration, escape, out, print_json
 
 STATUS_STYLE = {"finished": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
 
@@ -119,14 +119,6 @@ def _short(dataset) -> str:
         return "-" if dataset is None else str(dataset)
     parts = Path(dataset).parts
     return str(Path(*parts[-2:])) if len(parts) > 2 else dataset
-
-
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    m, s = divmod(seconds, 60)
-    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m{s:02d}s"
 
 
 def _pct(value) -> str:

@@ -19,7 +19,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import err, notice, out, warn_chance
+from .common import duration, err, notice, out, warn_chance
 
 PLAIN_EVERY = 10.0  # seconds between progress lines when output is not a terminal
 # Option ranges: beyond these a value is a typo, not a plan (10**9 epochs would run for ever).
@@ -29,14 +29,6 @@ MAX_BATCH = 1 << 20
 
 def pct(x: float) -> str:
     return f"{100 * x:.2f}%"
-
-
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    m, s = divmod(seconds, 60)
-    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m{s:02d}s"
 
 
 def epoch_line(m, epochs: int) -> str:

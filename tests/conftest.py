@@ -84,3 +84,22 @@ def toy_plugin(name: str = "toy", body: str = "register(toy_spec())") -> str:
 def register_models(register):
     {body}
 ''')
+
+
+def weights(folder: Path) -> dict:
+    """The tensors of a run's saved weights (safetensors, never a pickle)."""
+    from safetensors.torch import load_file
+
+    from zoo.runs import WEIGHTS_FILE
+
+    return load_file(str(folder / WEIGHTS_FILE))
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    """Two runs' weights are equal bit for bit."""
+    import torch
+
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), f"{key} differs"

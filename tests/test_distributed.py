@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+
+from conftest import assert_same_weights, weights
 
 import zoo
 from zoo.model_card import CARD_FILE
@@ -73,17 +74,6 @@ def torchrun(*args, nproc: int = 2) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "--no-python", ZOO, "train", *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
-
-
-def weights(folder: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(folder / WEIGHTS_FILE))
-
-
-def assert_same_weights(a: Path, b: Path) -> None:
-    wa, wb = weights(a), weights(b)
-    assert wa.keys() == wb.keys()
-    for key in wa:
-        assert torch.equal(wa[key], wb[key]), f"{key} differs"
 
 
 def processes_mentioning(text: str) -> list[int]:

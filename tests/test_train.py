@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
 from typer.testing import CliRunner
+
+from conftest import assert_same_weights
 
 import zoo
 from zoo.cli.main import app
@@ -37,17 +38,6 @@ TINY = dict(limit=256, batch_size=64, epochs=1, threads=1)
 
 def invoke(*args):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-
-def weights(folder: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(folder / WEIGHTS_FILE))
-
-
-def assert_same_weights(a: Path, b: Path) -> None:
-    wa, wb = weights(a), weights(b)
-    assert wa.keys() == wb.keys()
-    for key in wa:
-        assert torch.equal(wa[key], wb[key]), f"{key} differs"
 
 
 def interrupt_when(predicate):

@@ -10,7 +10,6 @@ import pickle
 import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np

@@ -6,7 +6,6 @@ allocated or written, and nothing of the user's is touched."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np

@@ -13,12 +13,11 @@ fingerprint. Every command that uses trained weights goes through `resolve_weigh
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import safeio
-from .errors import CheckpointError, UsageError, describe
+from .errors import CheckpointError, UsageError
 from .spec import ModelSpec, check_name
 
 RUNS_ROOT = Path("runs")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .. import fileio, safeio
 from ..errors import ExportError
-from ..schema import Int, List, Obj, Str, validate
+from ..schema import List, Obj, Str, validate
 
 INFO_FILE = "vectors.json"
 SET_PATTERN = re.compile(r"^test_data_set_(\d+)$")
