@@ -21,6 +21,7 @@ The load average is printed before and after each run. Not a test: nothing here 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import statistics
@@ -49,7 +50,8 @@ def run(model: str, nproc: int, epochs: int, batch_size: int | None, root: Path)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr}")
     info = json.loads((folder / "run.json").read_text())
-    seconds = statistics.median(m["seconds"] for m in info["metrics"])
+    with open(folder / "metrics.csv", newline="") as f:  # the per-epoch record (run.json holds a summary)
+        seconds = statistics.median(float(row["seconds"]) for row in csv.DictReader(f) if row.get("seconds"))
     per_process = info["processes"]["batch_size_per_process"]
     batches = info["train_samples"] // nproc // per_process if nproc > 1 else -(-info["train_samples"] // per_process)
     trained = min(batches * per_process * nproc, info["train_samples"])
