@@ -20,6 +20,7 @@ from typing import List, Optional
 import typer
 
 from .common import duration, err, notice, out, warn_chance
+from .train_launch import resume_command
 
 PLAIN_EVERY = 10.0  # seconds between progress lines when output is not a terminal
 # Option ranges: beyond these a value is a typo, not a plan (10**9 epochs would run for ever).
@@ -306,14 +307,14 @@ def train(
         if not world.main:
             raise typer.Exit(130)
         err.print("[yellow]stopped.[/] The last checkpoint is kept; resume with: "
-                  f"{resume_command(name, out_dir, data_dir, offline, device, world)}", soft_wrap=True)
+                  f"{resume_command(name, out_dir, data_dir, offline, device, _processes(world))}", soft_wrap=True)
         raise typer.Exit(130)
     if not world.main:  # only rank 0 talks to the user
         raise typer.Exit(130 if result.status == "interrupted" else 0)
     if result.status == "interrupted":
         where = f"epoch {result.epoch + 1}, batch {result.batch}" if result.batch else f"end of epoch {result.epoch}"
         err.print(f"[yellow]interrupted:[/] saved the state at {where} in {result.checkpoint}", soft_wrap=True)
-        err.print(f"resume with: {resume_command(name, out_dir, data_dir, offline, device, world)}", soft_wrap=True)
+        err.print(f"resume with: {resume_command(name, out_dir, data_dir, offline, device, _processes(world))}", soft_wrap=True)
         raise typer.Exit(130)
     curves = draw_curves(result.folder)
     if not quiet:
@@ -341,29 +342,19 @@ def launch_command(world) -> str:
     return shlex.join(["zoo", *sys.argv[1:]])
 
 
-def resume_command(name: str, out_dir, data_dir, offline: bool, device: str, world=None) -> str:
-    """The command that continues this run: settings come from the checkpoint, so
-    only where things are needs repeating (and, for a distributed run, how many processes)."""
-    import os
-    import shlex
-
-    parts = ["zoo", "train", name, "--resume"]
-    if out_dir is not None:
-        parts += ["--out", str(out_dir)]
-    if data_dir is not None:
-        parts += ["--data-dir", str(data_dir)]
-    if offline:
-        parts.append("--offline")
-    if device != "auto":
-        parts += ["--device", device]
-    if world is not None and world.many:
-        from zoo.train.launch import LAUNCH_ENV
-
-        if not os.environ.get(LAUNCH_ENV):
-            return f"the same torchrun command with {' '.join(shlex.quote(p) for p in parts[2:])}"
-        parts += ["--nproc", str(world.size)]
-    return " ".join(shlex.quote(p) for p in parts)
 
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _processes(world) -> int | str | None:
+    """How this run's processes were started, for its resume line: None (one process),
+    their number (`--nproc N`, zoo's launcher) or "torchrun"."""
+    import os
+
+    if world is None or not world.many:
+        return None
+    from zoo.train.launch import LAUNCH_ENV
+
+    return world.size if os.environ.get(LAUNCH_ENV) else "torchrun"

@@ -42,17 +42,32 @@ def launch_workers(ctx: typer.Context, nproc: int) -> None:
         from .common import err, error_line
 
         error_line(line)
-        err.print(f"the last checkpoint is kept; continue with: {resume_line(ctx, nproc)}", soft_wrap=True)
+        err.print(f"the last checkpoint is kept; continue with: {_resume_line(ctx, nproc)}", soft_wrap=True)
     if code:
         raise typer.Exit(code)
 
 
-def resume_line(ctx: typer.Context, nproc: int) -> str:
-    p = ctx.params
-    parts = ["zoo", "train", str(p["name"]), "--resume", "--nproc", str(nproc)]
-    for flag, key in (("--out", "out_dir"), ("--data-dir", "data_dir")):
-        if p.get(key) is not None:
-            parts += [flag, str(p[key])]
-    if p.get("offline"):
+def resume_command(name: str, out_dir, data_dir, offline: bool, device: str, processes: int | str | None = None) -> str:
+    """The command that continues a run: settings come from the checkpoint, so only where
+    things are needs repeating, and how many processes (`processes`: None for one, N for
+    `--nproc N`, "torchrun" for a run that torchrun started)."""
+    parts = ["zoo", "train", name, "--resume"]
+    if out_dir is not None:
+        parts += ["--out", str(out_dir)]
+    if data_dir is not None:
+        parts += ["--data-dir", str(data_dir)]
+    if offline:
         parts.append("--offline")
+    if device != "auto":
+        parts += ["--device", device]
+    if processes == "torchrun":
+        return f"the same torchrun command with {shlex.join(parts[2:])}"
+    if processes is not None:
+        parts += ["--nproc", str(processes)]
     return shlex.join(parts)
+
+
+def _resume_line(ctx: typer.Context, nproc: int) -> str:
+    p = ctx.params
+    return resume_command(str(p["name"]), p.get("out_dir"), p.get("data_dir"), bool(p.get("offline")),
+                          p.get("device") or "auto", nproc)

@@ -136,3 +136,20 @@ def test_a_readme_of_the_users_own_is_never_replaced(tmp_path):
                "--quiet")
     assert (tmp_path / "mine" / "README.md").read_text() == "my notes\n"
     assert "not a zoo model card" in proc.stderr
+
+
+def test_starting_over_removes_the_old_runs_card_but_never_the_users_readme(tmp_path):
+    from zoo.train.records import clear_run
+
+    zoo(tmp_path, "train", "mlp", "--epochs", "1", "--limit", "64", "--threads", "1", "--out", "run", "--quiet")
+    assert (tmp_path / "run" / "README.md").is_file()
+    clear_run(tmp_path / "run")  # what --force does before the new run: its card must not outlive it
+    assert not (tmp_path / "run" / "README.md").exists() and not (tmp_path / "run" / "run.json").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "README.md").write_text("my notes\n")
+    clear_run(tmp_path / "mine")
+    assert (tmp_path / "mine" / "README.md").read_text() == "my notes\n"
+    (tmp_path / "pipe").mkdir()
+    os.mkfifo(tmp_path / "pipe" / "README.md")  # opening it to read would wait for a writer forever
+    clear_run(tmp_path / "pipe")
+    assert (tmp_path / "pipe" / "README.md").exists()

@@ -83,17 +83,18 @@ def describe(exc: BaseException, limit: int = 300) -> str:
     """Any exception as one line: `Type: message`, or `Type at file:line` when the
     message is empty (a bare `assert` in a plugin's forward pass). Never raises.
 
-    Multi-line messages (ONNX Runtime, PyTorch) are joined; very long ones are cut.
-    Typed zoo errors already read as sentences, so they are given without their type.
+    Multi-line messages (ONNX Runtime, PyTorch) are joined; very long foreign ones are
+    cut. Typed zoo errors already read as sentences, ending in the advice, so they are
+    given whole and without their type (foreign text inside them was cut when embedded).
     """
     try:
         text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     except Exception:  # a broken __str__ must not break the error path
         text = ""
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
     if isinstance(exc, ZooError) and text:
         return text
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
     kind = type(exc).__name__
     if text:
         return f"{kind}: {text}"

@@ -39,7 +39,7 @@ def reproduce_command(info: dict, folder: str) -> str:
         if isinstance(value, bool):
             parts.append(flag if value else f"--no-{flag[2:]}")
         elif isinstance(value, (int, float, str)):
-            parts += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+            parts += [flag, repr(value) if isinstance(value, float) else str(value)]  # every digit: the same run
     parts += ["--seed", str(info.get("seed", 0))]
     if info.get("normalize") not in (None, "default"):
         parts += ["--normalize", str(info["normalize"])]

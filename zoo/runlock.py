@@ -103,10 +103,6 @@ class RunLock:
         except OSError:
             pass
 
-    @property
-    def held(self) -> bool:
-        return self._lock is not None
-
     def __enter__(self) -> "RunLock":
         return self.acquire()
 

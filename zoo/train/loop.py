@@ -12,7 +12,7 @@ import dataclasses
 import os
 import signal
 import threading
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 
@@ -30,7 +30,7 @@ from .config import HPARAMS, CheckpointEvery, TrainConfig, TrainResult, resolve_
 from .events import Callback, Notice
 from .launch import LAUNCH_ENV
 from .session import Session, StopFlag
-from .settings import settle
+from .settings import RunSettings, settle
 from .threads import usable_cores
 
 
@@ -42,24 +42,14 @@ def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
     world = dist.from_env()
     if world.many:
         return _train_rank(config, on_event, world)
-    spec = zoo.get_spec(config.model)
-    config = with_recipe(spec, config)
-    resolve_recipe(spec, config)  # a bad option is named before anything looks at the run folder
-    CheckpointEvery.parse(config.checkpoint_every)
-    if config.log_every is not None and config.log_every < 1:
-        raise UsageError(f"--log-every must be >= 1 (batches), got {config.log_every}")
-    check_shapes(with_options(spec, config.normalize or "default", config.model_args))  # before any data
-    config = _with_folder_dataset(spec, config)
+    spec, config = _checked(config)
     folder = fileio.check_folder(run_dir(spec.name, config.out))  # a file in the way: one line, not a traceback
     emit = on_event or _ignore
     with RunLock(folder) as lock:  # one writer per folder, --resume and --force included
         _say_stale(lock, folder, emit)
         wipe = records.check_folder(folder, spec.name, config.resume, config.force, config.out is not None)
         saved = _read_saved(folder, spec, config)
-        settings = settle(spec, config, saved[0] if saved else None)
-        spec = with_options(spec, settings.normalize, settings.model_args)  # the network this run trains
-        if saved is not None:
-            check_shapes(spec)  # with the arguments the run was saved with
+        settings, spec = _settled(spec, config, saved)
         device = pick_device(config.device)
         with stop_on_signals(config.handle_sigint) as stop:
             session = Session(spec, folder, settings, device, config, emit, stop, saved, config.threads)
@@ -113,9 +103,7 @@ def _prepare_rank(config, world, device, emit, stop, held: contextlib.ExitStack)
     if config.sync_bn and device.type != "cuda":
         raise UsageError("--sync-bn needs a CUDA GPU per process (SyncBatchNorm runs on GPUs only); on the CPU "
                          "rank 0's BatchNorm statistics are given to all processes before each evaluation and save")
-    spec = zoo.get_spec(config.model)
-    config = with_recipe(spec, config)
-    resolve_recipe(spec, config)
+    spec, config = _checked(config)
     folder = run_dir(spec.name, config.out)
     wipe = False
     if world.main:  # the folder rule and lock are rank 0's: the other nodes may not even see the folder
@@ -123,14 +111,36 @@ def _prepare_rank(config, world, device, emit, stop, held: contextlib.ExitStack)
         _say_stale(held.enter_context(RunLock(folder)), folder, emit)
         wipe = records.check_folder(folder, spec.name, config.resume, config.force, config.out is not None)
     saved = _read_saved(folder, spec, config)  # on --resume every process reads the checkpoint
-    settings = settle(spec, config, saved[0] if saved else None)
-    spec = with_options(spec, settings.normalize, settings.model_args)  # the network this run trains
+    settings, spec = _settled(spec, config, saved)
     threads = config.threads
     if device.type == "cpu" and threads is None:  # the cores split evenly between this machine's processes
         same = saved is not None and saved[0].get("world_size", 1) == world.size
         threads = (saved[0].get("threads") if same else None) or max(1, usable_cores() // world.local_size)
     session = Session(spec, folder, settings, device, config, emit, stop, saved, threads, world)
     return session, wipe
+
+
+def _checked(config: TrainConfig):
+    """(spec, config) with every option checked before anything looks at the run folder or
+    the data: the recipe, the intervals, the model's shapes, a folder dataset's options.
+    One process and every process of a distributed run take the same path."""
+    spec = zoo.get_spec(config.model)
+    config = with_recipe(spec, config)
+    resolve_recipe(spec, config)
+    CheckpointEvery.parse(config.checkpoint_every)
+    if config.log_every is not None and config.log_every < 1:
+        raise UsageError(f"--log-every must be >= 1 (batches), got {config.log_every}")
+    check_shapes(with_options(spec, config.normalize or "default", config.model_args))  # before any data
+    return spec, _with_folder_dataset(spec, config)
+
+
+def _settled(spec, config: TrainConfig, saved) -> tuple[RunSettings, Any]:
+    """The run's settings (new, or the checkpoint's on --resume) and the network they train."""
+    settings = settle(spec, config, saved[0] if saved else None)
+    spec = with_options(spec, settings.normalize, settings.model_args)
+    if saved is not None:
+        check_shapes(spec)  # with the arguments the run was saved with
+    return settings, spec
 
 
 def _run_rank(session: Session, world: dist.World, wipe: bool) -> TrainResult:

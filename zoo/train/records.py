@@ -23,7 +23,6 @@ from .. import fileio
 from ..errors import UsageError
 from ..runs import (BATCHES_FILE, CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, CURVES_FILE, METRICS_COLUMNS, METRICS_FILE,
                     RUN_FILE, WEIGHTS_FILE)
-from .config import EpochMetrics
 
 # curves.png too: a stale picture of the old run must not sit beside the new one.
 RUN_FILES = (CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, RUN_FILE, WEIGHTS_FILE, METRICS_FILE, BATCHES_FILE, CURVES_FILE)
@@ -56,9 +55,15 @@ def check_folder(folder: Path, model: str, resume: bool, force: bool, out_given:
 
 
 def clear_run(folder: Path) -> None:
-    """Remove a previous run's files (only those a run writes), so none can be mistaken for the new run's."""
+    """Remove a previous run's files (only those a run writes, and its model card, never a
+    README.md of the user's), so none can be mistaken for the new run's."""
+    from ..model_card import CARD_FILE, MARKER
+
     for name in RUN_FILES:
         (folder / name).unlink(missing_ok=True)
+    card = folder / CARD_FILE
+    if not card.is_symlink() and _is_card(card, MARKER):
+        card.unlink()
 
 
 def describe_existing(folder: Path) -> str:
@@ -100,11 +105,6 @@ class CsvLog:
 
 def metrics_log(folder: Path) -> CsvLog:
     return CsvLog(folder / METRICS_FILE, METRICS_COLUMNS)
-
-
-def write_metrics(folder: Path, metrics: list[EpochMetrics]) -> Path:
-    """metrics.csv in one go (zoo.train appends to it row by row instead)."""
-    return metrics_log(folder).start([m.as_dict() for m in metrics])
 
 
 def _cell(value: Any) -> str:
@@ -150,9 +150,14 @@ def write_model_card(folder: Path, info: dict[str, Any], per_class: list[tuple[s
 
 
 def _is_card(path: Path, marker: str) -> bool:
+    """Whether `path` is a regular file starting with zoo's card marker (a FIFO or a
+    folder named README.md is not, and is not opened for reading)."""
+    from ..errors import ZooError
+    from ..safeio import MODEL_CARD, open_regular
+
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path, MODEL_CARD, follow_links=False) as fh:
             return fh.read(len(marker)).decode("utf-8", "replace") == marker
-    except OSError:
+    except ZooError:
         return False
 

@@ -264,8 +264,8 @@ class Session:
             self.batch_log.flush()
         path = None
         since = (epoch - self.saved_epoch, time.monotonic() - self.saved_at)
-        # Every process must take part in a save (a collective): a distributed run saves every epoch.
-        if self.world.many or epoch == r.epochs or self.stop.requested or self.checkpoint_every.due(*since):
+        due = epoch == r.epochs or self.stop.requested or self.checkpoint_every.due(*since)
+        if dist.any_(self.world, due, self.device):  # a save is a collective: the processes agree on it
             path = self._save(epoch, 0, None)
             if self.world.main:
                 records.write_run_info(self.folder, self._info("running"))
