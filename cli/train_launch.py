@@ -52,6 +52,8 @@ def resume_command(name: str, out_dir, data_dir, offline: bool, device: str, pro
     things are needs repeating, and how many processes (`processes`: None for one, N for
     `--nproc N`, "torchrun" for a run that torchrun started)."""
     parts = ["zoo", "train", name, "--resume"]
+    if processes is not None and processes != "torchrun":
+        parts += ["--nproc", str(processes)]
     if out_dir is not None:
         parts += ["--out", str(out_dir)]
     if data_dir is not None:
@@ -62,8 +64,6 @@ def resume_command(name: str, out_dir, data_dir, offline: bool, device: str, pro
         parts += ["--device", device]
     if processes == "torchrun":
         return f"the same torchrun command with {shlex.join(parts[2:])}"
-    if processes is not None:
-        parts += ["--nproc", str(processes)]
     return shlex.join(parts)
 
 
