@@ -2,6 +2,7 @@
 checkpoints, events), against the epochs' own time.
 
     .venv/bin/python benchmarks/bookkeeping.py                 # 5,000 epochs, seed 002's set-up
+    .venv/bin/python benchmarks/bookkeeping.py --epochs 1000 --repeats 2
     .venv/bin/python benchmarks/bookkeeping.py --epochs 500 --checkpoint-every 1
 
 Seed 002's set-up on the bundled MNIST sample: the mlp, one batch of 4,000 images per
@@ -9,13 +10,18 @@ epoch (batch size 4000), SGD at a constant learning rate, no augmentation, so ea
 is one optimizer step plus an evaluation of the 1,000 test images: the tiniest epoch
 zoo can run, where bookkeeping weighs the most.
 
-Two timings, side by side in one process, on the same data, threads and seed:
+Two loops on the same data, threads and seed:
 - bare: the epochs' own work with zoo's own pieces (batch plan, transform, forward,
   backward, step, evaluation) and nothing else: no files, no events;
 - zoo: `zoo.train.train` as `zoo train` runs it, writing its run folder.
-overhead = zoo / bare - 1. The script also prints zoo's time per epoch over the first
-and the last tenth of the run: constant bookkeeping keeps them equal.
-Other processes skew the numbers: the load average is printed before and after.
+Each runs in a fresh process of its own (this script with --child), in the order
+bare, zoo, zoo, bare, ... (`--repeats` pairs), so that neither inherits the other's
+warmed-up allocator or caches and a drift in the machine's speed hits both alike.
+Each process times its epochs only (from the start of the first to the end of the
+last; start-up and data loading are not timed). overhead = median zoo / median bare - 1.
+The script also prints zoo's time per epoch over the first and the last tenth of the
+run: constant bookkeeping keeps them equal. Other processes skew the numbers: the
+load average is printed before and after.
 Not a test: nothing here asserts a speed.
 """
 from __future__ import annotations
@@ -23,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -94,23 +102,51 @@ def with_zoo(epochs: int, threads: int, checkpoint_every: str, folder: Path) -> 
     return time.perf_counter() - start, [b - a for a, b in zip([start] + ends, ends)]
 
 
+def child(kind: str, epochs: int, threads: int, checkpoint_every: str) -> dict:
+    """One loop in this process: its seconds (and zoo's per-epoch times)."""
+    import torch._dynamo  # noqa: F401  (the optimizers import it once: start-up, not epochs)
+
+    if kind == "bare":
+        return {"seconds": bare(epochs, threads)}
+    with tempfile.TemporaryDirectory() as tmp:
+        total, per_epoch = with_zoo(epochs, threads, checkpoint_every, Path(tmp) / "run")
+    return {"seconds": total, "per_epoch": per_epoch}
+
+
+def spawn(kind: str, args) -> dict:
+    argv = [sys.executable, __file__, "--child", kind, "--epochs", str(args.epochs), "--threads", str(args.threads),
+            "--checkpoint-every", args.checkpoint_every]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint-every", default="30s", help="as zoo train's option (default 30s)")
+    parser.add_argument("--repeats", type=int, default=1, help="pairs of processes: bare, zoo, zoo, bare, ...")
+    parser.add_argument("--child", choices=("bare", "zoo"), help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    import torch._dynamo  # noqa: F401  (the optimizers import it once: start-up, not epochs)
+    if args.child:
+        print(json.dumps(child(args.child, args.epochs, args.threads, args.checkpoint_every)))
+        return
 
     before = loadavg()
-    with tempfile.TemporaryDirectory() as tmp:
-        own = bare(args.epochs, args.threads)
-        total, per_epoch = with_zoo(args.epochs, args.threads, args.checkpoint_every, Path(tmp) / "run")
+    times: dict[str, list[float]] = {"bare": [], "zoo": []}
+    per_epoch: list[float] = []
+    for r in range(args.repeats):
+        for kind in (("bare", "zoo") if r % 2 == 0 else ("zoo", "bare")):
+            got = spawn(kind, args)
+            times[kind].append(got["seconds"])
+            per_epoch = got.get("per_epoch", per_epoch)
+    own, total = statistics.median(times["bare"]), statistics.median(times["zoo"])
     tenth = max(1, len(per_epoch) // 10)
     result = {
         "epochs": args.epochs, "threads": args.threads, "checkpoint_every": args.checkpoint_every,
-        "bare_seconds": round(own, 2), "zoo_seconds": round(total, 2), "overhead": round(total / own - 1, 4),
+        "bare_seconds": [round(t, 2) for t in times["bare"]], "zoo_seconds": [round(t, 2) for t in times["zoo"]],
+        "overhead": round(total / own - 1, 4),
         "zoo_ms_per_epoch_first_tenth": round(1000 * statistics.median(per_epoch[:tenth]), 3),
         "zoo_ms_per_epoch_last_tenth": round(1000 * statistics.median(per_epoch[-tenth:]), 3),
         "loadavg_before": before, "loadavg_after": loadavg(),
@@ -119,11 +155,13 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     print(f"{args.epochs:,} epochs of {SETUP['model']} (batch {SETUP['batch_size']}, one step each), "
-          f"{args.threads} thread(s), checkpoint every {args.checkpoint_every}")
-    print(f"  epochs' own work (bare loop): {own:8.2f} s")
-    print(f"  zoo train (run folder):       {total:8.2f} s   overhead {100 * (total / own - 1):+.1f}%")
+          f"{args.threads} thread(s), checkpoint every {args.checkpoint_every}, "
+          f"{args.repeats} pair(s) of fresh processes")
+    print(f"  epochs' own work (bare loop): {own:8.2f} s  (median of {', '.join(map(str, result['bare_seconds']))})")
+    print(f"  zoo train (run folder):       {total:8.2f} s  (median of {', '.join(map(str, result['zoo_seconds']))})"
+          f"   overhead {100 * (total / own - 1):+.1f}%")
     print(f"  zoo ms/epoch, first tenth {result['zoo_ms_per_epoch_first_tenth']:.2f}, "
-          f"last tenth {result['zoo_ms_per_epoch_last_tenth']:.2f} (medians)")
+          f"last tenth {result['zoo_ms_per_epoch_last_tenth']:.2f} (medians, last zoo process)")
     print(f"  load average {before} before, {result['loadavg_after']} after (other processes share the CPU)")
 
 

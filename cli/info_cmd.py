@@ -36,7 +36,7 @@ def info(
         ("train transforms", _transforms_text(spec.train_transforms)),
         ("eval transforms", _transforms_text(spec.eval_transforms)),
         ("recipe", recipe_text(spec.recipe)),
-        ("tutorial recipe", tutorial_text(spec) if spec.tutorial else "- (not from a seed tutorial)"),
+        ("tutorial recipe", tutorial_text(spec) if spec.tutorial else "- (none declared, so no --recipe tutorial)"),
         ("--model-arg", arguments or "- (the builder takes no arguments)"),
         ("reference", spec.reference or "-"),
     ]
@@ -64,7 +64,7 @@ def tutorial_text(spec) -> str:
 
     t = spec.tutorial
     parts = [recipe_text(t.recipe), f"on {t.dataset or spec.dataset}", f"inputs: {NORMALIZE_HELP[t.normalize]}",
-             "no augmentation"]
+             "augmented as the model declares" if t.augment else "no augmentation"]
     if t.log_every:
         parts.append(f"loss logged every {t.log_every} batches")
     text = "; ".join(parts) + f"\n{t.source}"

@@ -20,6 +20,12 @@ def lr_sweep(
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or adamw (default: the recipe's)."),
     schedule: str = typer.Option("constant", "--schedule", help="Default constant, so each run keeps its lr."),
     momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum (default: recipe)."),
+    nesterov: Optional[bool] = typer.Option(None, "--nesterov/--no-nesterov", help="SGD with Nesterov momentum "
+                                            "(default: recipe)."),
+    warmup_fraction: Optional[float] = typer.Option(None, "--warmup-fraction", help="onecycle: share of the steps "
+                                                    "spent warming up to each lr (default: recipe)."),
+    final_lr_fraction: Optional[float] = typer.Option(None, "--final-lr-fraction", help="onecycle, cosine: the "
+                                                      "last step's lr as a fraction of each lr (default: recipe)."),
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (default: recipe)."),
     label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="0 to <1 (default: recipe)."),
     init: Optional[str] = typer.Option(None, "--init", help="default, kaiming, xavier or normal (default: recipe)."),
@@ -53,7 +59,8 @@ def lr_sweep(
     values = parse_lrs(lrs)
     folder = run_dir(name, out_dir)
     options = dict(limit=limit, batch_size=batch_size, optimizer=optimizer, schedule=schedule, seed=seed,
-                   data_dir=data_dir, offline=offline, device=device, momentum=momentum,
+                   data_dir=data_dir, offline=offline, device=device, momentum=momentum, nesterov=nesterov,
+                   warmup_fraction=warmup_fraction, final_lr_fraction=final_lr_fraction,
                    weight_decay=weight_decay, label_smoothing=label_smoothing, init=init, init_std=init_std,
                    normalize=normalize, model_args=model_arg, recipe=recipe, augment=augment, dataset=dataset,
                    holdout=holdout, skip_bad=skip_bad, threads=threads)

@@ -32,9 +32,14 @@ def pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
+def short_time(seconds: float) -> str:
+    """An epoch's time: '41ms' for the tiny epochs of a 5,000-epoch run, not '0.0s'."""
+    return f"{1000 * seconds:.0f}ms" if seconds < 1 else f"{seconds:.1f}s"
+
+
 def epoch_line(m, epochs: int) -> str:
     return (f"epoch {m.epoch:>{len(str(epochs))}}/{epochs}  train loss {m.train_loss:.4f} acc {pct(m.train_acc)}  "
-            f"test loss {m.test_loss:.4f} acc {pct(m.test_acc)}  lr {m.lr:.2e}  {m.seconds:.1f}s")
+            f"test loss {m.test_loss:.4f} acc {pct(m.test_acc)}  lr {m.lr:.2e}  {short_time(m.seconds)}")
 
 
 class TrainDisplay:
@@ -188,7 +193,7 @@ def summary_table(result, curves: Path | None = None):
         rows += [("train", f"loss {last.train_loss:.4f}, accuracy {pct(last.train_acc)}"),
                  ("test", f"loss {last.test_loss:.4f}, accuracy [bold]{pct(last.test_acc)}[/]"),
                  ("best test", f"{pct(best.test_acc)} (epoch {best.epoch})"),
-                 ("time", f"{duration(result.wall_time)} ({per_epoch:.1f}s per epoch)")]
+                 ("time", f"{duration(result.wall_time)} ({short_time(per_epoch)} per epoch)")]
     files = [str(p) for p in (result.weights, result.folder / "run.json", result.folder / "metrics.csv",
                               curves) if p is not None]
     rows.append(("files", "\n".join(files)))

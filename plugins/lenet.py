@@ -92,6 +92,13 @@ def register_models(register):
         eval_transforms=DIGITS,
         recipe=LENET5_RECIPE,
         reference="LeCun et al., Gradient-Based Learning Applied to Document Recognition, 1998",
+        tutorial=zoo.Tutorial(
+            recipe=zoo.Recipe(epochs=10, batch_size=64, optimizer="adam", lr=1e-3, schedule="constant"),
+            source="the training loop the seed tutorials write for this LeNet-5 (the one "
+                   "benchmarks/train_speed.py times zoo against): ToTensor() inputs, DataLoader(batch_size=64, "
+                   "shuffle=True), Adam at lr 0.001, cross-entropy, PyTorch's default initialisation",
+            normalize="unit",
+            notes="how many epochs the seeds train is not recorded here: zoo runs 10 (--epochs to change)"),
     ))
     register(zoo.ModelSpec(
         name="lenet5-classic",

@@ -60,7 +60,9 @@ def test_a_run_resumed_mid_epoch_keeps_each_interval_once(tmp_path):
 
     first = train(TrainConfig(**opts), on_event=stop_at_batch_5)
     assert first.status == "interrupted" and [m.batch for m in logged][-2:] == [2, 4]
-    train(TrainConfig(**(opts | {"resume": True})))
+    # resumed as `zoo train` says to (`--resume`, no --log-every): it goes on logging every 2 batches
+    resumed = {k: v for k, v in opts.items() if k != "log_every"} | {"resume": True}
+    assert train(TrainConfig(**resumed)).info["log_every"] == 2
     rows = table(folder / BATCHES_FILE)
     assert [(int(r["epoch"]), int(r["batch"])) for r in rows] == \
         [(1, 2), (1, 4), (1, 6), (1, 8), (2, 2), (2, 4), (2, 6), (2, 8)]

@@ -53,7 +53,8 @@ def test_lr_sweep_takes_train_flags_and_its_title_names_them(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     result = invoke("lr-sweep", "lenet5", "--lrs", "0.05", "--epochs", "1", "--limit", "128",
                     "--optimizer", "sgd", "--momentum", "0", "--label-smoothing", "0", "--no-augment",
-                    "--normalize", "unit", "--model-arg", "activation=tanh", "--threads", "1")
+                    "--normalize", "unit", "--model-arg", "activation=tanh", "--threads", "1",
+                    "--schedule", "onecycle", "--warmup-fraction", "0.5", "--final-lr-fraction", "0.1")
     assert result.exit_code == 0, result.output
     info = json.loads((tmp_path / "runs" / "lenet5" / "lr-sweep" / "lr-0.05" / RUN_FILE).read_text())
     assert info["hyperparameters"]["momentum"] == 0 and info["hyperparameters"]["label_smoothing"] == 0
@@ -64,7 +65,15 @@ def test_lr_sweep_takes_train_flags_and_its_title_names_them(tmp_path, monkeypat
     changed = _changed_settings(info["hyperparameters"], {"normalize": "unit", "model_args": info["model_args"],
                                                            "augment": False}, zoo.get_spec("lenet5").recipe, True)
     assert {"momentum 0", "label smoothing 0", "inputs scaled to 0..1", "model activation=tanh",
-            "no augmentation"} <= set(changed)
+            "no augmentation", "warm-up fraction 0.5", "final lr fraction 0.1"} <= set(changed)
+    assert (info["hyperparameters"]["warmup_fraction"], info["hyperparameters"]["final_lr_fraction"]) == (0.5, 0.1)
+    # a setting that does nothing in this sweep is not named: no warm-up without onecycle, no nesterov without sgd
+    recipe = zoo.get_spec("vgg16").recipe
+    quiet = _changed_settings({**info["hyperparameters"], "schedule": "constant", "optimizer": "adam",
+                               "nesterov": False}, {}, recipe, False)
+    assert not any(("warm-up" in c or "nesterov" in c or "final lr" in c) for c in quiet)
+    loud = _changed_settings({**info["hyperparameters"], "optimizer": "sgd", "nesterov": False}, {}, recipe, False)
+    assert "no nesterov" in loud
 
 
 def test_a_declared_batch_dimension_gets_a_hint(fake_dists):

@@ -13,6 +13,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 import zoo
+from conftest import toy_plugin
 from zoo.cli.main import app
 from zoo.errors import UsageError
 from zoo.data.resolve import load_dataset
@@ -109,5 +110,21 @@ def test_recipe_tutorial_runs_the_seed_setup_and_flags_still_win(tmp_path):
     assert info["normalize"] == tutorial.normalize and info["augment"] is False
     shown = invoke("info", "mlp")
     assert "zoo train mlp --recipe tutorial" in shown.stdout and "raw 0-255" in shown.stdout
-    refused = invoke("train", "lenet5", "--recipe", "tutorial", "--out", tmp_path / "other")
+
+
+def test_every_first_party_model_has_a_tutorial_recipe_with_its_source_shown():
+    for name in zoo.list_models():
+        spec = zoo.get_spec(name)
+        assert spec.tutorial is not None, name
+        shown = invoke("info", name)
+        assert f"zoo train {name} --recipe tutorial" in shown.stdout
+    vgg = zoo.get_spec("vgg16").tutorial  # no seed gives its training: the source says so, and it augments
+    assert vgg.source.startswith("not a seed tutorial") and vgg.augment
+    assert "augmented as the model declares" in " ".join(invoke("info", "vgg16").stdout.split())
+
+
+def test_a_model_without_a_tutorial_gets_one_line(tmp_path, fake_dists):
+    fake_dists.add("zoo-toy", "toyplug", toy_plugin("toy"))
+    refused = invoke("train", "toy", "--recipe", "tutorial", "--out", tmp_path / "other")
     assert refused.exit_code == 2 and "no tutorial recipe" in refused.stderr
+    assert "`zoo train toy` uses its tuned recipe" in refused.stderr and not (tmp_path / "other").exists()

@@ -31,7 +31,9 @@ def reproduce_command(info: dict, folder: str) -> str:
     """`zoo train` with every setting spelled out: recipe defaults may change, this run may not."""
     hp = info.get("hyperparameters") or {}
     parts = ["zoo", "train", str(info.get("model"))]
-    dataset = info.get("dataset")
+    dataset, variant = info.get("dataset"), info.get("dataset_variant")
+    if isinstance(variant, str) and variant != dataset:  # a stand-in (the MNIST sample): that, not the full set
+        dataset = variant
     if isinstance(dataset, str):
         parts += ["--dataset", dataset]
     for key, value in hp.items():  # every recipe field is a train flag of the same name
@@ -51,6 +53,8 @@ def reproduce_command(info: dict, folder: str) -> str:
         parts += ["--limit", str(info["limit"])]
     if info.get("augment") is False:
         parts.append("--no-augment")
+    if isinstance(info.get("log_every"), int):
+        parts += ["--log-every", str(info["log_every"])]
     held = (info.get("image_folder") or {}).get("holdout")
     if isinstance(held, dict) and held.get("fraction") is not None:
         parts += ["--holdout", f"{held['fraction']:g}"]
@@ -81,9 +85,16 @@ def _data_lines(info: dict) -> list[str]:
                  else f"the `{code(folder.get('test_folder'))}/` folder")
         lines.append(f"- a folder of images; test split: {split}")
         norm = folder.get("normalization") or {}
-        lines.append(f"- normalisation from the training images: mean {norm.get('mean')}, std {norm.get('std')}")
+        if info.get("normalize") in (None, "default"):
+            lines.append(f"- normalisation from the training images: mean {norm.get('mean')}, std {norm.get('std')}")
         if folder.get("skipped_files"):
             lines.append(f"- {len(folder['skipped_files'])} unreadable file(s) left out (--skip-bad)")
+    if info.get("normalize") in ("unit", "none"):  # --normalize: that scale, not a mean/std
+        lines.append("- inputs: " + ("pixels scaled to 0..1 only (`--normalize unit`)" if info["normalize"] == "unit"
+                                     else "raw 0-255 pixels (`--normalize none`)"))
+    if info.get("model_args"):
+        lines.append("- builder arguments: " + ", ".join(f"`{code(k)}={code(v)}`"
+                                                         for k, v in info["model_args"].items()))
     lines.append(f"- {info.get('train_samples', 0):,} training and {info.get('test_samples', 0):,} test images")
     names = info.get("class_names") or []
     lines.append(f"- {len(names)} classes: " + ", ".join(md(n) for n in names))

@@ -61,6 +61,7 @@ RUN = Obj({
     "test_loss": Optional(Num()), "best_test_accuracy": Optional(Num()), "best_epoch": Optional(Int(min=0)),
     "wall_time_seconds": Optional(Num()), "sessions": Int(min=0), "started_at": Optional(Str(max_len=64)),
     "updated_at": Optional(Str(max_len=64)), "weights": Optional(Str(max_len=256)),
+    "log_every": Optional(Int(min=1)),
 }, required=("model",))
 
 # The JSON part of a checkpoint (checkpoint.safetensors header; checkpoint.json is a copy).
@@ -71,7 +72,7 @@ CHECKPOINT = Obj({
                      "augment": Bool()}, required=("recipe", "seed", "dataset", "limit", "augment")),
     "metrics": List(EPOCH, max_items=MAX_EPOCHS), "wall_time": Num(), "sessions": Int(min=0),
     "started_at": Optional(Str(max_len=64)), "threads": Optional(Int(min=1, max=1 << 16)),
-    "optimizer": Obj(), "scheduler": Obj(), "rng": Obj(),
+    "log_every": Optional(Int(min=1)), "optimizer": Obj(), "scheduler": Obj(), "rng": Obj(),
 }, required=("format", "model", "settings", "optimizer", "scheduler", "rng"))
 
 

@@ -127,8 +127,10 @@ class Tutorial:
     """The set-up of the seed tutorial a model comes from, so a learner can reproduce it
     with `zoo train NAME --recipe tutorial`: its optimizer, learning rate, batch size,
     epochs and initialisation (`recipe`), its dataset and input scale, how often it
-    printed the loss, and never augmentation. `notes` says what the tutorial left open
-    and what zoo chose there; `zoo info` shows all of it."""
+    printed the loss, and whether it augmented (the seeds did not; `augment=True` applies
+    the model's declared train transforms). `source` says where the set-up comes from,
+    honestly when that is not a seed tutorial; `notes` says what it left open and what
+    zoo chose there; `zoo info` shows all of it."""
 
     recipe: Recipe
     source: str
@@ -136,6 +138,7 @@ class Tutorial:
     normalize: str = "default"  # default | unit ([0, 1], ToTensor only) | none (raw 0-255)
     log_every: int | None = None  # batches between the tutorial's loss printouts
     notes: str = ""
+    augment: bool = False  # True: the model's declared augmentation, as that set-up used it
 
     def __post_init__(self) -> None:
         _require(isinstance(self.recipe, Recipe), "tutorial: recipe must be a zoo.Recipe")
@@ -144,6 +147,7 @@ class Tutorial:
                  f"tutorial: normalize {self.normalize!r} is not one of default, unit, none")
         _require(self.log_every is None or (isinstance(self.log_every, int) and self.log_every >= 1),
                  f"tutorial: log_every must be a positive int, got {self.log_every!r}")
+        _require(isinstance(self.augment, bool), f"tutorial: augment must be True or False, got {self.augment!r}")
         if self.dataset is not None:
             check_name(self.dataset, "tutorial: dataset")
 

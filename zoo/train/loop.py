@@ -164,7 +164,8 @@ def _run_rank(session: Session, world: dist.World, wipe: bool) -> TrainResult:
 
 def with_recipe(spec, config: TrainConfig) -> TrainConfig:
     """--recipe tutorial: the seed tutorial's own set-up (spec.tutorial) for every option
-    not given explicitly; no augmentation and no label smoothing unless asked for."""
+    not given explicitly; no label smoothing, and no augmentation unless that set-up
+    augmented (or it is asked for)."""
     if config.recipe == "default":
         return config
     if config.recipe != "tutorial":
@@ -172,11 +173,11 @@ def with_recipe(spec, config: TrainConfig) -> TrainConfig:
                          "(the seed tutorial's own set-up)")
     tutorial = spec.tutorial
     if tutorial is None:
-        raise UsageError(f"{spec.name} comes from no seed tutorial, so it has no tutorial recipe; "
-                         "`zoo info` shows which models have one")
+        raise UsageError(f"{spec.name} declares no tutorial set-up, so there is no tutorial recipe to run; "
+                         f"`zoo train {spec.name}` uses its tuned recipe, and `zoo info` shows which models have one")
     given = {k: getattr(tutorial.recipe, k) for k in HPARAMS if getattr(config, k) is None}
     extras = {"dataset": tutorial.dataset, "normalize": tutorial.normalize, "log_every": tutorial.log_every,
-              "augment": False}
+              "augment": tutorial.augment}
     given |= {k: v for k, v in extras.items() if getattr(config, k) is None and v is not None}
     return dataclasses.replace(config, **given)
 

@@ -98,8 +98,10 @@ class Session:
                                        dataclasses.replace(declared, crop_padding=0, hflip=False), device)
         self.eval_tf = BatchTransform(spec.eval_transforms, device)
         self.batches = batches_per_epoch(world, len(self.data.train), self.recipe.batch_size)
-        if config.log_every and not world.many:  # batch rows: one process's own sums (single-process runs)
-            self.batch_log = BatchLog(folder, config.log_every, self.batches)
+        # --log-every: given now, else as the run was started (a resumed run goes on logging its batches)
+        self.log_every = config.log_every or meta.get("log_every")
+        if self.log_every and not world.many:  # batch rows: one process's own sums (single-process runs)
+            self.batch_log = BatchLog(folder, self.log_every, self.batches)
         with _own_rng(device):  # model init draws from the global RNG; the caller's is put back after
             torch.manual_seed(self.seed)
             model = spec.build()
@@ -174,7 +176,7 @@ class Session:
             hparams=asdict(r), resumed=self.sessions > 1, data_on_device=self.on_device,
             processes=self.world.size, backend=self.world.backend,
             options={"normalize": self.normalize, "model_args": dict(self.model_args),
-                     "augment": self.train_tf.augments, "log_every": self.config.log_every}))
+                     "augment": self.train_tf.augments, "log_every": self.log_every}))
         if self.epoch_done >= r.epochs:
             more = " (pass --epochs N to train more: a constant schedule goes on)" if r.schedule == "constant" else ""
             self.notify(f"the run in {self.folder} already finished its {r.epochs} epochs; nothing to resume{more}")
@@ -305,6 +307,7 @@ class Session:
             "epochs": self.recipe.epochs, "settings": self.settings.as_dict(),
             "metrics": [m.as_dict() for m in self.metrics], "wall_time": self.wall_time,
             "sessions": self.sessions, "started_at": self.started_at, "init_from": self.init_from, "threads": self.threads,
+            "log_every": self.log_every,
         }
         rank_rng = dist.gather_rng(self.world, self.device)  # a collective: every process takes part
         path = self.folder / CHECKPOINT_FILE
@@ -393,6 +396,7 @@ class Session:
             "train_samples": len(self.data.train), "test_samples": len(self.data.test),
             "limit": self.settings.limit, "augment": self.train_tf.augments,
             "normalize": self.normalize, "model_args": dict(self.model_args), "init_from": self.init_from,
+            "log_every": self.log_every,
             "hyperparameters": asdict(self.recipe),
             "seed": self.seed,
             "device": str(self.device), "threads": self.threads,

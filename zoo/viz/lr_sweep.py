@@ -33,13 +33,14 @@ def sweep_title(model: str, runs: Sequence, recipe=None, augments: bool = False)
 def _changed_settings(h: dict, options: dict, recipe, augments: bool) -> list[str]:
     """The settings that differ from the recipe (optimizer, schedule and batch are in the title already)."""
     changed = []
-    names = {"momentum": "momentum", "weight_decay": "weight decay", "label_smoothing": "label smoothing",
-             "init": "init", "init_std": "init std"}
+    names = {"momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight decay",
+             "label_smoothing": "label smoothing", "init": "init", "init_std": "init std",
+             "warmup_fraction": "warm-up fraction", "final_lr_fraction": "final lr fraction"}
     for key, label in names.items():
-        if recipe is not None and key in h and h[key] != getattr(recipe, key, h[key]):
-            if key == "momentum" and h.get("optimizer") != "sgd":
-                continue
-            changed.append(f"{label} {h[key]:g}" if isinstance(h[key], float) else f"{label} {h[key]}")
+        if recipe is not None and key in h and h[key] != getattr(recipe, key, h[key]) and _acts(key, h):
+            value = h[key]
+            changed.append(f"{label} {value:g}" if isinstance(value, float) and not isinstance(value, bool)
+                           else label if value is True else f"no {label}" if value is False else f"{label} {value}")
     if options.get("normalize", "default") != "default":
         changed.append({"none": "raw 0-255 inputs", "unit": "inputs scaled to 0..1"}[options["normalize"]])
     if options.get("model_args"):
@@ -47,6 +48,19 @@ def _changed_settings(h: dict, options: dict, recipe, augments: bool) -> list[st
     if augments and options.get("augment") is False:
         changed.append("no augmentation")
     return changed
+
+
+def _acts(key: str, h: dict) -> bool:
+    """Whether a setting does anything in this sweep (momentum only for SGD, a warm-up only for onecycle...)."""
+    if key in ("momentum", "nesterov"):
+        return h.get("optimizer") == "sgd"
+    if key == "init_std":
+        return h.get("init") == "normal"
+    if key == "warmup_fraction":
+        return h.get("schedule") == "onecycle"
+    if key == "final_lr_fraction":
+        return h.get("schedule") in ("onecycle", "cosine")
+    return True
 
 
 def plot_lr_sweep(runs: Sequence, path: str | Path, title: str, num_classes: int | None = None) -> Path:
