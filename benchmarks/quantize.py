@@ -6,8 +6,9 @@
 lenet5 and cnn are trained with their default recipe on full Fashion-MNIST
 (/usr/share/datasets/fashion-mnist, else the bundled MNIST sample; runs are kept in
 --runs and reused), then exported three ways with zoo's own pipeline: fp32
-(`export_and_verify`), int8 (static QDQ, per-channel, 512 calibration images,
-minmax) and fp16 (`export_quantized`), each verified on the whole test split.
+(`export_and_verify`), int8 (static QDQ, per-channel 7-bit weights, float logits,
+512 calibration images, minmax: zoo's defaults) and fp16 (`export_quantized`), each
+verified on the whole test split.
 VGG16 gets random weights and is timed only (calibrated on random inputs: its
 accuracy would mean nothing).
 

@@ -54,6 +54,9 @@ def export(
     seed: int = typer.Option(0, "--calibration-seed", help="int8: seed of the calibration image pick."),
     activation_type: IntType = typer.Option(IntType.uint8, "--activation-type", help="int8: activation type."),
     weight_type: IntType = typer.Option(IntType.int8, "--weight-type", help="int8: weight type."),
+    reduce_range: bool = typer.Option(True, "--reduce-range/--full-range",
+                                      help="int8: 7-bit weights, safe on CPUs without VNNI (8-bit int8 x uint8 "
+                                      "sums saturate there)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="With --quantize: calibration and test data "
                                           "\\[default: what the weights were trained on]."),
     max_drop: float = typer.Option(1.0, "--max-drop", min=0.0, help="With --quantize: refuse the file when accuracy "
@@ -85,7 +88,7 @@ def export(
         from zoo.onnx.variants import export_quantized
 
         q = QuantizeOptions(quantize.value, calibration, method.value, seed, activation_type.value, weight_type.value,
-                            dataset=dataset, max_drop=max_drop, min_agreement=min_agreement,
+                            reduce_range=reduce_range, dataset=dataset, max_drop=max_drop, min_agreement=min_agreement,
                             verify_samples=verify_samples)
         with status(f"Exporting {name} to {q.precision} ONNX and checking its accuracy ...", json_output):
             report = export_quantized(spec, source, q, out=out_path or pipeline.default_path(name, q.precision,

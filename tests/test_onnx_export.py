@@ -118,6 +118,14 @@ def test_metadata_records_how_the_file_was_made(exported):
     assert verdict["providers"] == ["CPUExecutionProvider"] and verdict["max_abs_err"] < 1e-5
 
 
+def test_the_file_holds_no_exporter_debug_info(exported):
+    """The exporter's per-node stack traces would publish this machine's source paths."""
+    proto = onnx.load(str(exported.path))
+    assert proto.graph.node and not any(n.metadata_props or n.doc_string for n in proto.graph.node)
+    data = exported.path.read_bytes()
+    assert b"stack_trace" not in data and str(Path(zoo.__file__).parent.parent).encode() not in data
+
+
 def read_tensor(path: Path) -> np.ndarray:
     tensor = onnx.TensorProto()
     tensor.ParseFromString(path.read_bytes())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -87,7 +88,10 @@ def test_int8_file_is_quantized_smaller_recorded_and_as_accurate_as_claimed(in_r
     f = facts(path)
     assert f.precision == "int8" and f.quantized
     q = f.quantization
-    assert q["scheme"] == "static QDQ" and q["per_channel"] is True
+    assert q["scheme"] == "static QDQ" and q["per_channel"] is True and q["reduce_range"] is True
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64  # 7-bit: no 16-bit saturation
+    last = next(n for n in model.graph.node if "logits" in n.output)
+    assert last.op_type == "Gemm"  # float logits, not requantized to 256 steps
     assert (q["activation_type"], q["weight_type"]) == ("uint8", "int8")
     assert q["calibration"] | {} == {"dataset": "mnist", "variant": "mnist-sample", "split": "train", "count": 128,
                                      "method": "minmax", "seed": 0}
@@ -164,17 +168,45 @@ def test_a_tampered_int8_file_fails_verify(in_root, tmp_path):
     assert result.exit_code == 1 and "beyond tolerance" in result.stdout
 
 
+def outlier_weights(weights: Path, out: Path) -> Path:
+    """The same function, hard to quantize: conv1's channel 0 scaled up 1000x and conv2's
+    weights on that channel down 1000x (ReLU and max-pooling commute with a positive
+    scale). One uint8 range must now span that channel, and the others round to zero."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(weights), "pt") as f:
+        metadata = f.metadata()
+    state = load_file(str(weights))
+    state["conv1.weight"][0] *= 1000
+    state["conv1.bias"][0] *= 1000
+    state["conv2.weight"][:, 0] /= 1000
+    save_file(state, str(out), metadata=metadata)
+    return out
+
+
 def test_max_drop_zero_refuses_a_lossy_file_and_leaves_nothing(in_root, tmp_path):
-    assert in_root.exports["int8"]["metadata"]["zoo.accuracy"]  # the shared export measured a drop:
-    drop = json.loads(in_root.exports["int8"]["metadata"]["zoo.accuracy"])["drop_points"]
-    assert drop > 0, "this int8 file loses nothing: the refusal below cannot be tested with it"
+    weights = outlier_weights(in_root.weights, tmp_path / "outlier.safetensors")
     out = tmp_path / "out" / "lenet5.int8.onnx"
     out.parent.mkdir()
-    result = invoke("export", "lenet5", "--quantize", "int8", "--weights", in_root.weights, "--out", out,
-                    "--calibration", "128", "--max-drop", "0", "--min-agreement", MIN_AGREEMENT)
+    result = invoke("export", "lenet5", "--quantize", "int8", "--weights", weights, "--out", out,
+                    "--calibration", "128", "--max-drop", "0", "--min-agreement", "0")
     assert result.exit_code == 1
+    drop = re.search(r"drop (-?[0-9.]+) points \(max 0\)", result.stdout)
+    assert drop and float(drop.group(1)) > 0, result.stdout  # refused for the drop, not something else
     assert "was not written" in result.output and "nothing was left behind" in result.output
     assert list(out.parent.iterdir()) == []
+
+
+def test_full_range_keeps_8_bit_weights(in_root, tmp_path):
+    out = tmp_path / "full.onnx"
+    result = invoke("export", "lenet5", "--quantize", "int8", "--weights", in_root.weights, "--out", out,
+                    "--full-range", "--verify-samples", "200", *INT8)
+    assert result.exit_code == 0, result.output
+    weights = [numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer
+               if t.data_type == onnx.TensorProto.INT8]
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) > 64
+    assert facts(out).quantization["reduce_range"] is False
 
 
 def test_no_calibration_data_is_one_line(in_root, tmp_path, monkeypatch):

@@ -129,7 +129,18 @@ def convert(exported, options: ExportOptions):
         raise ExportError(f"the exporter could not produce opset {options.opset} (it made opset {got}): "
                           f"use --opset {got} or the default {DEFAULT_OPSET}")
     name_batch_axis(proto)
+    drop_trace_info(proto)
     return proto
+
+
+def drop_trace_info(proto) -> None:
+    """Remove what the exporter records on every node for debugging: the Python stack
+    trace (with this machine's source paths), the FX node and module names. They are
+    no part of the model, would publish local paths, and weighed 8.7 KB on lenet5, an
+    eighth of its int8 file (which then missed the 0.3x-of-fp32 size target)."""
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
 
 
 def name_batch_axis(proto) -> None:

@@ -56,6 +56,14 @@ def _median_ms(run, count: int) -> float:
     return statistics.median(times) * 1000
 
 
+def _runs_per_round(run_all, budget: float) -> int:
+    """How many timed runs of each session per round fill `budget` seconds over ROUNDS rounds."""
+    start = time.perf_counter()
+    run_all()
+    once = max(time.perf_counter() - start, 1e-6)
+    return max(3, min(200, int(budget / once / ROUNDS)))
+
+
 def time_variants(spec, variants: list[tuple[str, bytes]], raw_input: bool, big_batch: int = 64,
                   static_batch: int | None = None, budget: float = 2.0, threads: int | None = None,
                   provider: str = "cpu") -> SpeedReport:
@@ -73,12 +81,11 @@ def time_variants(spec, variants: list[tuple[str, bytes]], raw_input: bool, big_
     for s in sessions:  # warm-up: first runs allocate and pick kernels
         for _ in range(3):
             s.run(one), s.run(big)
-    # Runs per round so the whole measurement takes about `budget` seconds.
-    start = time.perf_counter()
-    for s in sessions:
-        s.run(one), s.run(big)
-    per_round = max(time.perf_counter() - start, 1e-6)
-    count = max(3, min(200, int(budget / per_round / ROUNDS)))
+    # Runs per round so the whole measurement takes about `budget` seconds, half of it at
+    # batch 1 and half at the big batch: counted together, VGG16's batch of 64 (60 times a
+    # batch-1 run) left 6 batch-1 runs per median, and int8's ratio swung from 1.7x to 3.7x between runs.
+    count_one = _runs_per_round(lambda: [s.run(one) for s in sessions], budget / 2)
+    count_big = _runs_per_round(lambda: [s.run(big) for s in sessions], budget / 2)
     ones = [[] for _ in sessions]
     bigs = [[] for _ in sessions]
     for _ in range(ROUNDS):
@@ -86,9 +93,9 @@ def time_variants(spec, variants: list[tuple[str, bytes]], raw_input: bool, big_
             # Untimed runs first: the previous session's threads may still be spinning (ORT's
             # default), which would charge this session for its neighbour's idle wait.
             s.run(one), s.run(one)
-            ones[i].append(_median_ms(lambda: s.run(one), count))
+            ones[i].append(_median_ms(lambda: s.run(one), count_one))
             s.run(big)
-            bigs[i].append(_median_ms(lambda: s.run(big), max(3, count // 4)))
+            bigs[i].append(_median_ms(lambda: s.run(big), count_big))
     for (label, data), s, b1, bb in zip(variants, sessions, ones, bigs):
         b1_ms, bb_ms = statistics.median(b1), statistics.median(bb)
         report.timings.append(VariantTiming(label, len(data), s.providers, b1_ms, big.shape[0], bb_ms,
