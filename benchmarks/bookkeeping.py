@@ -19,8 +19,8 @@ bare, zoo, zoo, bare, ... (`--repeats` pairs), so that neither inherits the othe
 warmed-up allocator or caches and a drift in the machine's speed hits both alike.
 Each process times its epochs only (from the start of the first to the end of the
 last; start-up and data loading are not timed). overhead = median zoo / median bare - 1.
-The script also prints zoo's time per epoch over the first and the last tenth of the
-run: constant bookkeeping keeps them equal. Other processes skew the numbers: the
+The script also prints each loop's time per epoch over the first and the last tenth of
+the run: constant bookkeeping keeps zoo's as level as the bare loop's. Other processes skew the numbers: the
 load average is printed before and after.
 Not a test: nothing here asserts a speed.
 """
@@ -53,8 +53,8 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().split(" ")[0] if Path("/proc/loadavg").exists() else "?"
 
 
-def bare(epochs: int, threads: int) -> float:
-    """The epochs' own work, nothing else; seconds."""
+def bare(epochs: int, threads: int) -> tuple[float, list[float]]:
+    """The epochs' own work, nothing else: seconds, and each epoch's."""
     torch.set_num_threads(threads)
     spec = zoo.get_spec(SETUP["model"])
     data = load_run_data(spec, SETUP["dataset"], None, True, None, 0)
@@ -68,6 +68,7 @@ def bare(epochs: int, threads: int) -> float:
     opt = make_optimizer(model, recipe, torch.device("cpu"))
     batches = num_batches(len(data.train), recipe.batch_size)
     start = time.perf_counter()
+    ends = []
     for epoch in range(1, epochs + 1):
         order, params = epoch_plan(len(data.train), epoch, 0, tf)
         model.train()
@@ -81,7 +82,8 @@ def bare(epochs: int, threads: int) -> float:
             correct = (logits.detach().argmax(1) == y).sum()  # zoo counts training accuracy too
             float(loss.detach()), int(correct)  # and reads both back once per epoch
         evaluate(model, data.test.images, data.test.labels, spec, torch.device("cpu"), 1024, eval_tf)
-    return time.perf_counter() - start
+        ends.append(time.perf_counter())
+    return ends[-1] - start, [b - a for a, b in zip([start] + ends, ends)]
 
 
 def with_zoo(epochs: int, threads: int, checkpoint_every: str, folder: Path) -> tuple[float, list[float]]:
@@ -107,9 +109,10 @@ def child(kind: str, epochs: int, threads: int, checkpoint_every: str) -> dict:
     import torch._dynamo  # noqa: F401  (the optimizers import it once: start-up, not epochs)
 
     if kind == "bare":
-        return {"seconds": bare(epochs, threads)}
-    with tempfile.TemporaryDirectory() as tmp:
-        total, per_epoch = with_zoo(epochs, threads, checkpoint_every, Path(tmp) / "run")
+        total, per_epoch = bare(epochs, threads)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            total, per_epoch = with_zoo(epochs, threads, checkpoint_every, Path(tmp) / "run")
     return {"seconds": total, "per_epoch": per_epoch}
 
 
@@ -135,20 +138,21 @@ def main() -> None:
 
     before = loadavg()
     times: dict[str, list[float]] = {"bare": [], "zoo": []}
-    per_epoch: list[float] = []
+    per_epoch: dict[str, list[float]] = {}
     for r in range(args.repeats):
         for kind in (("bare", "zoo") if r % 2 == 0 else ("zoo", "bare")):
             got = spawn(kind, args)
             times[kind].append(got["seconds"])
-            per_epoch = got.get("per_epoch", per_epoch)
+            per_epoch[kind] = got["per_epoch"]
     own, total = statistics.median(times["bare"]), statistics.median(times["zoo"])
-    tenth = max(1, len(per_epoch) // 10)
+    tenth = max(1, args.epochs // 10)
     result = {
         "epochs": args.epochs, "threads": args.threads, "checkpoint_every": args.checkpoint_every,
         "bare_seconds": [round(t, 2) for t in times["bare"]], "zoo_seconds": [round(t, 2) for t in times["zoo"]],
         "overhead": round(total / own - 1, 4),
-        "zoo_ms_per_epoch_first_tenth": round(1000 * statistics.median(per_epoch[:tenth]), 3),
-        "zoo_ms_per_epoch_last_tenth": round(1000 * statistics.median(per_epoch[-tenth:]), 3),
+        **{f"{kind}_ms_per_epoch_{part}_tenth": round(1000 * statistics.median(chunk), 3)
+           for kind in ("bare", "zoo")
+           for part, chunk in (("first", per_epoch[kind][:tenth]), ("last", per_epoch[kind][-tenth:]))},
         "loadavg_before": before, "loadavg_after": loadavg(),
     }
     if args.json:
@@ -160,8 +164,9 @@ def main() -> None:
     print(f"  epochs' own work (bare loop): {own:8.2f} s  (median of {', '.join(map(str, result['bare_seconds']))})")
     print(f"  zoo train (run folder):       {total:8.2f} s  (median of {', '.join(map(str, result['zoo_seconds']))})"
           f"   overhead {100 * (total / own - 1):+.1f}%")
-    print(f"  zoo ms/epoch, first tenth {result['zoo_ms_per_epoch_first_tenth']:.2f}, "
-          f"last tenth {result['zoo_ms_per_epoch_last_tenth']:.2f} (medians, last zoo process)")
+    for kind in ("bare", "zoo"):
+        print(f"  {kind} ms/epoch, first tenth {result[f'{kind}_ms_per_epoch_first_tenth']:.2f}, "
+              f"last tenth {result[f'{kind}_ms_per_epoch_last_tenth']:.2f} (medians, its last process)")
     print(f"  load average {before} before, {result['loadavg_after']} after (other processes share the CPU)")
 
 
