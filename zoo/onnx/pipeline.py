@@ -248,15 +248,22 @@ def export_and_verify(spec: ModelSpec, model=None, out_dir: str | Path | None = 
         report.verification = against_torch(spec, weights, module, proto, f"the export of {spec.name}",
                                             provider, atol, rtol, data_dir)
         facts.verification = report.verification.record()
-        set_props(proto, facts.to_props())
-        report.facts = facts.to_props()
-        if not report.verification.ok:
-            return report
+    if write_verified(report, path, proto, facts) is not None:
+        report.vectors = _save_vectors(path, spec, weights, module, proto, "zoo export", data_dir)
+    return report
+
+
+def write_verified(report: ExportReport, path: Path, proto, facts) -> bytes | None:
+    """Record the facts (with the verification, when there was one) in the file's metadata
+    and write it atomically, unless the verification failed: the bytes written, or None."""
+    report.facts = facts.to_props()
+    set_props(proto, report.facts)
+    if report.verification is not None and not report.verification.ok:
+        return None
     data = ex.serialize(proto)
     fileio.write_bytes(path, data)
-    report.written, report.size_bytes, report.facts = True, len(data), facts.to_props()
-    report.vectors = _save_vectors(path, spec, weights, module, proto, "zoo export", data_dir)
-    return report
+    report.written, report.size_bytes = True, len(data)
+    return data
 
 
 def verify_file(spec: ModelSpec, weights: Weights, onnx_path: str | Path, provider: str = "auto",

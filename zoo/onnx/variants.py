@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .. import fileio
 from ..errors import DataError
 from ..runs import Weights
 from ..spec import ModelSpec
@@ -84,7 +83,7 @@ def export_quantized(spec: ModelSpec, weights: Weights, q: QuantizeOptions, *, o
                      options: ex.ExportOptions | None = None, verify: bool = True, provider: str = "auto",
                      data_dir=None, force: bool = False):
     """Export, convert, verify by accuracy, write `out`; an ExportReport with `.speed` set."""
-    from .pipeline import ExportReport, check_target
+    from .pipeline import ExportReport, check_target, write_verified
 
     options = options or ex.ExportOptions()
     path = Path(out)
@@ -101,16 +100,13 @@ def export_quantized(spec: ModelSpec, weights: Weights, q: QuantizeOptions, *, o
         facts.verification = report.verification.record() | {"kind": "accuracy"}
         if acc is not None:
             facts.accuracy = acc.record(q.max_drop, q.min_agreement, report.verification.providers)
-        set_props(converted, facts.to_props())
-        report.facts = facts.to_props()
-        if not report.verification.ok:
-            return report
-    data = ex.serialize(converted)
-    fileio.write_bytes(path, data)
-    report.written, report.size_bytes, report.facts = True, len(data), facts.to_props()
-    report.fp32_size_bytes = len(ex.serialize(fp32))
-    report.speed = compare_speed(spec, ex.serialize(fp32), data, q.precision, options.raw_input,
-                                 options.static_batch, provider)
+    data = write_verified(report, path, converted, facts)
+    if data is None:
+        return report
+    fp32_bytes = ex.serialize(fp32)
+    report.fp32_size_bytes = len(fp32_bytes)
+    report.speed = compare_speed(spec, fp32_bytes, data, q.precision, options.raw_input, options.static_batch,
+                                 provider)
     return report
 
 
