@@ -42,6 +42,9 @@ def test_a_schedule_laid_out_over_the_total_offers_init_from(tmp_path):
     train(TrainConfig(epochs=1, out=first, **opts))
     with pytest.raises(UsageError, match="--init-from"):
         train(TrainConfig(epochs=2, out=first, resume=True, **opts))
+    told = invoke("train", "mlp", "--resume", "--epochs", "2", "--out", first)
+    assert told.exit_code == 2 and "--force" in told.stderr  # the whole advice, long path and all, on its one line
+    assert told.stderr.strip().endswith("--out NEW_FOLDER`") and len(told.stderr.strip().splitlines()) == 1
     seeded = train(TrainConfig(epochs=1, out=tmp_path / "second", init_from=first, **opts))
     assert seeded.info["init_from"] == str(first / WEIGHTS_FILE)
     result = invoke("train", "mlp", "--init-from", first, "--model-arg", "hidden=12", "--epochs", "1",

@@ -305,3 +305,21 @@ def test_train_loss_label_says_when_label_smoothing_is_on(tmp_path):
     assert train_loss_label(tmp_path) == "train"
     (tmp_path / "run.json").write_text(json.dumps({"model": "lenet5", "hyperparameters": {"label_smoothing": 0.1}}))
     assert train_loss_label(tmp_path) == "train (with label smoothing 0.1)"
+
+
+def test_percent_ticks_stay_distinct_for_a_run_stuck_near_chance():
+    """A 1-epoch sweep at chance had its accuracy axis read '10% 10% 10% 9% 9%' (issue 16, item 1)."""
+    from zoo.viz._figure import new_figure, percent_axis
+
+    def labels(values):
+        ax = new_figure(4, 3).subplots()
+        ax.plot([1, 1, 1], values, marker="o")
+        percent_axis(ax)
+        ax.figure.canvas.draw()
+        low, high = ax.get_ylim()
+        return [t.get_text() for t, v in zip(ax.get_yticklabels(), ax.get_yticks()) if low <= v <= high]
+
+    narrow = labels([9.1, 10.4, 10.0])
+    assert len(narrow) >= 3 and len(set(narrow)) == len(narrow), narrow
+    wide = labels([10.0, 60.0, 97.0])
+    assert all(label.endswith("%") and "." not in label for label in wide), wide

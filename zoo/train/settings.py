@@ -63,11 +63,12 @@ def extended(saved: RunSettings, config: TrainConfig, meta: dict) -> RunSettings
         return saved
     if saved.recipe.schedule != "constant":
         run = config.out if config.out is not None else f"runs/{config.model}"
+        # Kept short: an error line is cut at 300 characters (zoo.errors.describe), and the command goes last.
         raise UsageError(
-            f"--epochs {config.epochs}: this run's {saved.recipe.schedule} schedule was laid out for {total} epochs "
-            f"and has brought the learning rate down for their end, so it cannot simply go on. Train the extra "
-            f"epochs as a new run that starts from these weights: `zoo train {config.model} --init-from {run} "
-            f"--epochs {config.epochs - total} --out NEW_FOLDER` (a fresh schedule), or start over with --force")
+            f"--epochs {config.epochs}: this run's {saved.recipe.schedule} schedule was laid out for {total} "
+            f"epoch(s) and has lowered the learning rate for their end, so it cannot simply go on; start over with "
+            f"--force, or train the extra epochs as a new run from these weights: `zoo train {config.model} "
+            f"--init-from {run} --epochs {config.epochs - total} --out NEW_FOLDER`")
     return dataclasses.replace(saved, recipe=dataclasses.replace(saved.recipe, epochs=config.epochs))
 
 

@@ -52,3 +52,13 @@ def save_png(fig: Figure, path: str | Path) -> Path:
     with Image.open(buffer) as img, atomic_path(path) as tmp:
         img.convert("RGB").save(tmp, format="PNG", optimize=True)
     return path
+
+
+def percent_axis(ax) -> None:
+    """Percent labels on the y axis with as many decimals as its range needs: a run stuck
+    near 10% reads 9.0% 9.5% 10.0%, not 9% 9% 10% 10% (call it once the data are drawn)."""
+    from matplotlib.ticker import PercentFormatter
+
+    low, high = ax.get_ylim()
+    span = high - low
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0 if span >= 5 else 1 if span >= 0.5 else 2))

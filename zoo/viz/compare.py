@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 from ..runs import METRICS_FILE
-from ._figure import new_figure, save_png, styled
+from ._figure import new_figure, percent_axis, save_png, styled
 from .curves import _as_percent, read_metrics
 
 COMPARE_FILE = "compare.png"
@@ -14,7 +14,7 @@ COMPARE_FILE = "compare.png"
 
 def plot_compare(folders: list[str | Path], labels: list[str], path: str | Path, title: str) -> Path:
     """Overlay test loss and accuracy (train loss dashed) of every run; a run without epochs is an error."""
-    from matplotlib.ticker import MaxNLocator, PercentFormatter
+    from matplotlib.ticker import MaxNLocator
 
     metrics = []
     for folder in folders:
@@ -34,7 +34,7 @@ def plot_compare(folders: list[str | Path], labels: list[str], path: str | Path,
             acc_ax.plot(m.epoch, _as_percent(m.test_acc), color=color, marker=marker, linewidth=2, label=label)
         loss_ax.set(title="Loss (solid: test, dashed: train)", xlabel="epoch", ylabel="loss")
         acc_ax.set(title="Test accuracy", xlabel="epoch", ylabel="accuracy")
-        acc_ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        percent_axis(acc_ax)
         for ax in (loss_ax, acc_ax):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         acc_ax.legend(loc="best", fontsize=9)

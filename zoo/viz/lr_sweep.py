@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from ._figure import new_figure, save_png, styled
+from ._figure import new_figure, percent_axis, save_png, styled
 
 SWEEP_FILE = "lr-sweep.png"
 
@@ -67,7 +67,7 @@ def plot_lr_sweep(runs: Sequence, path: str | Path, title: str, num_classes: int
     """Left: training loss over the run for every lr (log scale), with the loss of uniform
     guessing, ln(K), as a reference line. Right: test accuracy per epoch."""
     from matplotlib import colormaps
-    from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     ordered = sorted(runs, key=lambda r: -r.lr)  # largest lr first, warmest colour
     colors = colormaps["plasma"]
@@ -93,7 +93,7 @@ def plot_lr_sweep(runs: Sequence, path: str | Path, title: str, num_classes: int
         loss_ax.yaxis.set_minor_formatter(FuncFormatter(_minor_label))
         loss_ax.legend(loc="best", fontsize=10)
         acc_ax.set(title="Test accuracy after each epoch", xlabel="epoch", ylabel="test accuracy")
-        acc_ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        percent_axis(acc_ax)
         acc_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         last = max((len(r.epochs) for r in runs), default=1)
         for ax in (loss_ax, acc_ax):  # one epoch reads 0..1, not 0.945..1.05
