@@ -53,7 +53,7 @@ class ZooGroup(TyperGroup):
         except ZooError as exc:
             if getattr(exc, "quiet", False):  # another process of a distributed run reports it
                 raise typer.Exit(exc.exit_code) from exc
-            _report(exc, describe(exc, limit=1000), exc.exit_code)  # zoo's own sentences, paths and all
+            _report(exc, describe(exc), exc.exit_code)  # zoo's own sentences are given whole
         except KeyboardInterrupt as exc:
             _report(exc, "interrupted", 130)
         except OSError as exc:
