@@ -204,13 +204,13 @@ def test_class_names_follow_the_run_from_training_through_export_to_predict(fold
     monkeypatch.chdir(tmp_path)
     truncate(folder / "stripes" / "stripes-2.png")
     run = tmp_path / "run"
-    result = invoke("train", "lenet5", "--dataset", folder, "--skip-bad", "--epochs", "3", "--threads", "1",
-                    "--batch-size", "8", "--out", run, "--quiet")
+    result = invoke("train", "lenet5", "--dataset", folder, "--skip-bad", "--holdout", "0.25", "--epochs", "3",
+                    "--threads", "1", "--batch-size", "8", "--out", run, "--quiet")
     assert "skipped 1 unreadable image file(s)" in result.output and "stripes-2.png" in result.output
     info = json.loads((run / "run.json").read_text())
     assert info["class_names"] == list(CLASSES) and info["dataset"] == str(folder.resolve())
     record = info["image_folder"]
-    assert record["skipped_files"] == ["stripes/stripes-2.png"] and record["holdout"]["fraction"] == 0.1
+    assert record["skipped_files"] == ["stripes/stripes-2.png"] and record["holdout"]["fraction"] == 0.25
     assert record["normalization"]["mean"] == info["fitted"]["mean"]
     assert record["train_images"] + record["test_images"] == 3 * 12 - 1
     weights = run / "model.safetensors"
@@ -230,10 +230,13 @@ def test_class_names_follow_the_run_from_training_through_export_to_predict(fold
     assert json.loads(props["zoo.class_names"]) == list(CLASSES)
     assert json.loads(props["zoo.preprocessing"])["mean"] == info["fitted"]["mean"]
 
-    int8 = tmp_path / "shapes.int8.onnx"  # calibrated and checked on the folder's own images
-    invoke("export", "lenet5", "--weights", weights, "--quantize", "int8", "--out", int8, "--max-drop", "100")
+    int8 = tmp_path / "shapes.int8.onnx"  # calibrated and checked on the folder's own images, split as the run split them
+    invoke("export", "lenet5", "--weights", weights, "--quantize", "int8", "--out", int8, "--max-drop", "100",
+           "--calibration", "1000")
     props = {p.key: p.value for p in onnx.load(str(int8)).metadata_props}
     assert json.loads(props["zoo.class_names"]) == list(CLASSES)
+    assert json.loads(props["zoo.quantization"])["calibration"]["count"] == record["train_images"]  # never a test image
+    assert json.loads(props["zoo.accuracy"])["samples"] == record["test_images"]
 
     images = [folder / "bright" / "bright-1.jpg", folder / "dark" / "dark-0.png"]
     answer = json.loads(invoke("predict", "lenet5", "--onnx", onnx_path, *images, "--json").stdout)
@@ -265,3 +268,15 @@ def test_train_and_test_folders_are_the_splits(tmp_path):
     invoke("lr-sweep", "cnn", "--dataset", root, "--lrs", "0.01", "--epochs", "1", "--out", sweep)
     swept = json.loads(next((sweep / "lr-sweep").glob("*/run.json")).read_text())
     assert swept["class_names"] == list(CLASSES) and swept["test_samples"] == 4
+
+
+def test_an_export_named_like_the_image_folder_never_writes_into_it(folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # `zoo export ... --out pictures.onnx` run beside the user's pictures/
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    result = invoke("export", "lenet5", "--untrained", "--no-verify", "--out", "pictures.onnx", ok=False)
+    assert result.exit_code == 1 and "is not a test-vector folder of zoo's" in result.stderr, result.output
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+    assert not (tmp_path / "pictures.onnx").exists()
+    invoke("export", "lenet5", "--untrained", "--no-verify", "--out", "pictures-model.onnx")  # another name works
+    assert (tmp_path / "pictures-model" / "vectors.json").is_file()

@@ -158,21 +158,35 @@ def test_vectors_folder_that_is_a_link_is_refused_before_writing(tmp_path):
 def test_set_folder_that_is_a_link_is_refused_before_writing(tmp_path):
     victim = tmp_path / "victim"
     victim.mkdir()
-    (tmp_path / "out" / "lenet5").mkdir(parents=True)
-    (tmp_path / "out" / "lenet5" / "test_data_set_0").symlink_to(victim)
-    result = export(tmp_path / "out" / "lenet5.onnx")
+    out = tmp_path / "out" / "lenet5.onnx"
+    assert export(out).exit_code == 0  # zoo's own vectors folder, then a set in it swapped for a link
+    first = out.read_bytes()
+    for f in (out.parent / "lenet5" / "test_data_set_0").iterdir():
+        f.unlink()
+    (out.parent / "lenet5" / "test_data_set_0").rmdir()
+    (out.parent / "lenet5" / "test_data_set_0").symlink_to(victim)
+    result = export(out, "--force")
     assert result.exit_code == 1 and "is a symbolic link" in result.stderr
-    assert list(victim.iterdir()) == [] and not (tmp_path / "out" / "lenet5.onnx").exists()
+    assert list(victim.iterdir()) == [] and out.read_bytes() == first
 
 
 def test_users_files_in_a_set_folder_are_never_overwritten_or_deleted(tmp_path):
-    mine = tmp_path / "out" / "lenet5" / "test_data_set_0"
-    mine.mkdir(parents=True)
-    (mine / "input_0.pb").write_bytes(b"my own tensor")
-    result = export(tmp_path / "out" / "lenet5.onnx")
+    out = tmp_path / "out" / "lenet5.onnx"
+    assert export(out).exit_code == 0
+    mine = out.parent / "lenet5" / "test_data_set_0" / "my_input.pb"
+    mine.write_bytes(b"my own tensor")
+    result = export(out, "--force")
     assert result.exit_code == 1 and "was not written by zoo" in result.stderr
-    assert (mine / "input_0.pb").read_bytes() == b"my own tensor"
-    assert not (tmp_path / "out" / "lenet5.onnx").exists()
+    assert mine.read_bytes() == b"my own tensor"
+
+
+def test_a_folder_of_the_users_named_like_the_export_is_never_written_into(tmp_path):
+    mine = tmp_path / "out" / "lenet5"  # no vectors.json: not zoo's
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    result = export(tmp_path / "out" / "lenet5.onnx")
+    assert result.exit_code == 1 and "is not a test-vector folder of zoo's" in result.stderr
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and not (tmp_path / "out" / "lenet5.onnx").exists()
 
 
 def test_stale_sets_deleted_only_as_the_manifest_says(tmp_path):

@@ -9,6 +9,7 @@ the header before a byte of pixels is decoded.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import warnings
 from pathlib import Path
@@ -34,34 +35,45 @@ def check_pixels(path: str | Path, size: tuple[int, int]) -> None:
 
 
 @contextlib.contextmanager
-def open_image(path: str | Path) -> Iterator[object]:
-    """A decoded PIL image of a regular image file within zoo's bounds, or one DataError."""
+def open_image(path: str | Path, draft: tuple[int, int] | None = None) -> Iterator[object]:
+    """A decoded PIL image of a regular image file within zoo's bounds, or one DataError.
+    `draft` (width, height): a JPEG may be decoded at a 1/2, 1/4 or 1/8 scale no smaller
+    than that (libjpeg's DCT scaling, far faster than decoding a photo whole)."""
     from PIL import Image, UnidentifiedImageError
 
-    shown = safeio.for_display(path)
-    if not os.path.lexists(path):
-        raise DataError(f"{shown}: no such file")
-    with safeio.open_regular(path, safeio.IMAGE_FILE, DataError) as fh:
+    data = _read(path)  # one bounded read; the name is escaped only when there is an error
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above its own bound (89 MP); ours, checked next, is lower.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise DataError(f"{safeio.for_display(path)}: not an image file Pillow can read (use PNG or JPEG)") from exc
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{safeio.for_display(path)}: has more than {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} million "
+                        f"pixels, over zoo's limit of {MAX_PIXELS // 1_000_000} million for an image; "
+                        "zoo's models take tiny inputs: shrink it first") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{safeio.for_display(path)}: not a readable image ({exc})") from exc
+    with img:
+        check_pixels(path, img.size)
+        if draft is not None and img.format == "JPEG":
+            img.draft(None, draft)
         try:
-            with warnings.catch_warnings():
-                # Pillow warns above its own bound (89 MP); ours, checked next, is lower.
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                img = Image.open(fh)
-        except UnidentifiedImageError as exc:
-            raise DataError(f"{shown}: not an image file Pillow can read (use PNG or JPEG)") from exc
-        except Image.DecompressionBombError as exc:
-            raise DataError(f"{shown}: has more than {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} million pixels, "
-                            f"over zoo's limit of {MAX_PIXELS // 1_000_000} million for an image; "
-                            "zoo's models take tiny inputs: shrink it first") from exc
+            img.load()  # decode now: a truncated file fails here, not later
         except (OSError, ValueError, SyntaxError) as exc:
-            raise DataError(f"{shown}: not a readable image ({exc})") from exc
-        with img:
-            check_pixels(path, img.size)
-            try:
-                img.load()  # decode now: a truncated file fails here, not later
-            except (OSError, ValueError, SyntaxError) as exc:
-                raise DataError(f"{shown}: cannot decode the image ({exc}); is the file complete?") from exc
-            yield img
+            raise DataError(f"{safeio.for_display(path)}: cannot decode the image ({exc}); "
+                            "is the file complete?") from exc
+        yield img
+
+
+def _read(path: str | Path) -> bytes:
+    try:
+        return safeio.read_bytes(path, safeio.IMAGE_FILE, DataError)
+    except DataError as exc:
+        if not os.path.lexists(path):
+            raise DataError(f"{safeio.for_display(path)}: no such file") from exc
+        raise
 
 
 def to_8bit(img):
@@ -84,8 +96,11 @@ def load_image(path: str | Path, input_shape: tuple[int, int, int], invert: bool
     channels, height, width = input_shape
     if channels not in MODES:
         raise DataError(f"models with {channels} input channels cannot read image files (only 1 or 3)")
-    with open_image(path) as img:
-        img = to_8bit(img).convert(MODES[channels])
+    # A JPEG photo is decoded at no less than twice the input size (then resampled as any image).
+    with open_image(path, draft=(2 * width, 2 * height)) as img:
+        img = to_8bit(img)
+        if img.mode != MODES[channels]:  # convert() to the same mode would only copy
+            img = img.convert(MODES[channels])
         if img.size != (width, height):
             img = ImageOps.fit(img, (width, height), method=Image.Resampling.LANCZOS)
         pixels = np.asarray(img, dtype=np.uint8)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ from .scan import Listing
 FOLDER = "image-folders"
 META_KEY = "zoo.image_folder"
 FORMAT = "zoo.image_folder/1"
+HEADER_BYTES = 64 * 1024  # safetensors' JSON header and zoo's metadata, bad files aside
+BAD_BYTES = 1024  # per file, at most: its index and why it did not decode, in the metadata
 
 
 def content_key(listing: Listing, shape: tuple[int, int, int]) -> str:
@@ -40,8 +43,13 @@ def cache_path(cache_root: Path, listing: Listing, shape: tuple[int, int, int]) 
 
 def read(path: Path, key: str, count: int, shape: tuple[int, int, int]) -> Decoded | None:
     """The cached pixels when the entry at `path` matches `key`; None otherwise (or when unreadable)."""
-    if not path.is_file() or path.is_symlink():
+    try:
+        info = path.lstat()
+    except OSError:
         return None
+    pixels = count * int(np.prod(shape))
+    if not stat.S_ISREG(info.st_mode) or info.st_size > pixels + count + HEADER_BYTES + count * BAD_BYTES:
+        return None  # a link, not a file, or larger than the pixels of this listing could make it
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -62,7 +70,7 @@ def read(path: Path, key: str, count: int, shape: tuple[int, int, int]) -> Decod
         return None
     if sorted(i for i, _ in bad) != np.flatnonzero(ok == 0).tolist():
         return None
-    return Decoded(images, ok.astype(bool), bad)
+    return Decoded(images, ok.astype(bool), bad, cached=True)
 
 
 def write(path: Path, key: str, decoded: Decoded) -> None:

@@ -20,11 +20,13 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError
+from ..images import load_image
 
 CHUNK = 512  # files per task: big enough to amortise a task's overhead, small enough for a lively bar
 PARALLEL_FROM = 2 * CHUNK  # fewer files than this decode in-process (starting workers costs ~0.5 s)
+WHY_CHARS = 300  # of the reason a file did not decode (kept in the cache's metadata)
 # Bump when the pixels a file decodes to change (zoo.images.load_image), to invalidate caches.
-DECODE_VERSION = 1
+DECODE_VERSION = 2  # 2: JPEG photos decoded at a reduced scale (draft) first
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,17 @@ class Decoded:
     ok: np.ndarray  # bool (number of files,): False for files that did not decode
     bad: list[tuple[int, str]]  # (file index, why), in file order
     cached: bool = False  # read from the cache rather than decoded
+
+    def split(self, counts: list[int]) -> list["Decoded"]:
+        """The files in consecutive runs of `counts`, each a Decoded of its own."""
+        parts, start, good = [], 0, 0
+        for count in counts:
+            ok = self.ok[start:start + count]
+            kept = int(ok.sum())
+            bad = [(i - start, why) for i, why in self.bad if start <= i < start + count]
+            parts.append(Decoded(self.images[good:good + kept], ok, bad, self.cached))
+            start, good = start + count, good + kept
+        return parts
 
 
 def decode_files(paths: list[Path], shape: tuple[int, int, int],
@@ -81,10 +94,12 @@ def _run(chunks, shape, workers: int):
         for start, names in chunks:
             yield (start, *decode_chunk(names, shape))
         return
-    # forkserver: workers never inherit the parent's torch/OpenMP state (a fork could hang on it).
+    from PIL import Image
+
+    Image.preinit()  # PNG, JPEG, BMP, GIF readers imported once, here, before the workers fork
     pending = dict(chunks)
     try:
-        with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
             futures = {pool.submit(decode_chunk, names, shape): start for start, names in chunks}
             for future in as_completed(futures):
                 start = futures[future]
@@ -96,15 +111,23 @@ def _run(chunks, shape, workers: int):
             yield (start, *decode_chunk(names, shape))
 
 
+def _context():
+    """fork where there is one: a worker starts in milliseconds with Pillow and numpy already
+    imported. forkserver and spawn re-import the main module in every worker (for `zoo`,
+    the whole command line) before the first file. A forked worker runs only Pillow and
+    numpy, never torch, OpenMP or CUDA, so the parent's threads in those cannot hang it."""
+    import multiprocessing
+
+    return get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+
+
 def decode_chunk(names: list[str], shape: tuple[int, int, int]) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """(pixels (len(names), C, H, W), [(index, why) of the files that did not decode])."""
-    from ..images import load_image
-
     pixels = np.zeros((len(names), *shape), dtype=np.uint8)
     failures = []
     for i, name in enumerate(names):
         try:
             pixels[i] = load_image(name, shape)
         except DataError as exc:
-            failures.append((i, str(exc).removeprefix(f"{name}: ")))
+            failures.append((i, str(exc).removeprefix(f"{name}: ")[:WHY_CHARS]))
     return pixels, failures

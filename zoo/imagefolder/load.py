@@ -69,8 +69,7 @@ def load_folder(path: str | Path, shape: tuple[int, int, int], holdout: float = 
     check_fraction(holdout)
     layout = find_layout(path)
     notices = []
-    train = _decoded(layout.train, shape, cache_root, on_progress, notices)
-    test = _decoded(layout.test, shape, cache_root, on_progress, notices) if layout.test else None
+    train, test = _decoded(layout, shape, cache_root, on_progress, notices)
     skipped = _bad_files(layout, train, test, skip_bad, notices)
     names = layout.train.classes
     train_labels = np.array([e.label for e in layout.train.files], dtype=np.int64)[train.ok]
@@ -107,27 +106,32 @@ def _split(images: np.ndarray, labels: np.ndarray, files: list[str]) -> FolderSp
     return FolderSplit(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels), files)
 
 
-def _decoded(listing: Listing, shape, cache_root, on_progress, notices: list[str]) -> Decoded:
-    """The listing's pixels from the cache when it is current, else decoded (and cached)."""
-    folder = str(listing.folder)
-    key = cache.content_key(listing, shape)
-    path = cache.cache_path(cache_root, listing, shape) if cache_root is not None else None
-    hit = cache.read(path, key, len(listing.files), shape) if path is not None else None
-    if hit is not None:
-        if on_progress:
-            on_progress(DecodeProgress(folder, len(listing.files), len(listing.files), cached=True))
-        hit.cached = True
-        return hit
-    t0 = time.perf_counter()
-    report = (lambda done, total: on_progress(DecodeProgress(folder, done, total, False, time.perf_counter() - t0))
-              ) if on_progress else None
-    decoded = decode_files(listing.paths(), shape, report)
-    if path is not None:
-        try:
-            cache.write(path, key, decoded)
-        except OutputError as exc:  # a cache that cannot be written only costs the next start its speed
-            notices.append(f"could not cache the decoded images ({exc})")
-    return decoded
+def _decoded(layout: Layout, shape, cache_root, on_progress, notices: list[str]) -> tuple[Decoded, Decoded | None]:
+    """(train, test or None) pixels: each split from its cache when current; the others
+    decoded together, by one pool of workers (a second pool would cost its start-up again)."""
+    listings = [layout.train] + ([layout.test] if layout.test is not None else [])
+    keys = [cache.content_key(listing, shape) for listing in listings]
+    paths = [cache.cache_path(cache_root, listing, shape) if cache_root is not None else None for listing in listings]
+    found = [cache.read(where, key, len(listing.files), shape) if where is not None else None
+             for listing, key, where in zip(listings, keys, paths)]
+    for listing, hit in zip(listings, found):
+        if hit is not None and on_progress:
+            on_progress(DecodeProgress(str(listing.folder), len(listing.files), len(listing.files), cached=True))
+    todo = [i for i, hit in enumerate(found) if hit is None]
+    if todo:
+        t0 = time.perf_counter()
+        folder = str(listings[todo[0]].folder if len(todo) == 1 else layout.root)
+        report = (lambda done, total: on_progress(DecodeProgress(folder, done, total, False, time.perf_counter() - t0))
+                  ) if on_progress else None
+        decoded = decode_files([p for i in todo for p in listings[i].paths()], shape, report)
+        for i, part in zip(todo, decoded.split([len(listings[i].files) for i in todo])):
+            found[i] = part
+            if paths[i] is not None:
+                try:
+                    cache.write(paths[i], keys[i], part)
+                except OutputError as exc:  # a cache that cannot be written only costs the next start its speed
+                    notices.append(f"could not cache the decoded images ({exc})")
+    return found[0], (found[1] if len(found) > 1 else None)
 
 
 def _bad_files(layout: Layout, train: Decoded, test: Decoded | None, skip_bad: bool, notices: list[str]) -> list[str]:

@@ -15,6 +15,7 @@ from ..errors import DataError
 from ..spec import ModelSpec
 from . import folder_key
 from .load import load_folder
+from .split import DEFAULT_HOLDOUT
 
 
 def load_test(dataset: str, spec: ModelSpec, run_info: dict | None, cache_root: Path | None,
@@ -24,19 +25,7 @@ def load_test(dataset: str, spec: ModelSpec, run_info: dict | None, cache_root: 
 
     from ..data.resolve import LoadedDataset
 
-    root = folder_key(dataset)
-    record = (run_info or {}).get("image_folder") if isinstance(run_info, dict) else None
-    same = isinstance(record, dict) and record.get("root") == root
-    held = record.get("holdout") if same and isinstance(record.get("holdout"), dict) else {}
-    fraction, seed = held.get("fraction", 0.1), held.get("seed", 0)
-    if not (isinstance(fraction, float) and 0 < fraction < 1 and isinstance(seed, int)):
-        raise DataError(f"run.json records an invalid hold-out ({held}); retrain, or pass another --dataset")
-    data = load_folder(root, tuple(spec.input_shape), fraction, seed, skip_bad=True, cache_root=cache_root,
-                       on_progress=on_progress)
-    notices = list(data.notices)
-    if same and held and held.get("sha256") != (data.holdout or {}).get("sha256"):
-        notices.append(f"{root} changed since the run was trained: its hold-out is not the same "
-                       f"{held.get('test_images')} images, so this accuracy is not comparable with the run's")
+    root, same, data, notices = _as_trained(dataset, spec, run_info, cache_root, on_progress)
     images, labels = data.test.images, data.test.labels
     if not same and data.layout.test is None:  # another folder, no test/: all of it is test data
         images = torch.cat([data.train.images, data.test.images])
@@ -45,18 +34,37 @@ def load_test(dataset: str, spec: ModelSpec, run_info: dict | None, cache_root: 
     return LoadedDataset(images, labels, root, root, root, tuple(spec.class_names), "; ".join(notices) or None)
 
 
-def load_split(dataset: str, split: str, spec: ModelSpec, cache_root: Path | None):
+def load_split(dataset: str, split: str, spec: ModelSpec, cache_root: Path | None, run_info: dict | None = None):
     """The "train" or "test" split of a folder for export's calibration and accuracy check:
-    its own test/ folder, else the default hold-out (10%, seed 0; the run's own hold-out is
-    re-derived by zoo evaluate, which reads run.json)."""
+    its own test/ folder, else, for the folder the run (`run_info`, its run.json) was
+    trained on, the run's own hold-out, so calibration never sees the run's test images;
+    any other folder gets the default hold-out (10%, seed 0)."""
     from ..data.resolve import LoadedDataset
 
-    root = folder_key(dataset)
-    data = load_folder(root, tuple(spec.input_shape), skip_bad=True, cache_root=cache_root)
+    root, _, data, notices = _as_trained(dataset, spec, run_info, cache_root)
     part = data.test if split == "test" else data.train
     labels = _relabel(part.labels, data.class_names, spec.class_names, root)
-    return LoadedDataset(part.images, labels, root, root, root, tuple(spec.class_names),
-                         "; ".join(data.notices) or None)
+    return LoadedDataset(part.images, labels, root, root, root, tuple(spec.class_names), "; ".join(notices) or None)
+
+
+def _as_trained(dataset: str, spec: ModelSpec, run_info: dict | None, cache_root: Path | None,
+                on_progress: Callable | None = None):
+    """(root, is the run's own folder, FolderData split as the run split it, notices)."""
+    root = folder_key(dataset)
+    record = run_info.get("image_folder") if isinstance(run_info, dict) else None
+    same = isinstance(record, dict) and record.get("root") == root
+    held = record.get("holdout") if same and isinstance(record.get("holdout"), dict) else {}
+    fraction, seed = held.get("fraction", DEFAULT_HOLDOUT), held.get("seed", 0)
+    if not (isinstance(fraction, float) and 0 < fraction < 1 and isinstance(seed, int)
+            and not isinstance(seed, bool)):
+        raise DataError(f"run.json records an invalid hold-out ({held}); retrain, or pass another --dataset")
+    data = load_folder(root, tuple(spec.input_shape), fraction, seed, skip_bad=True, cache_root=cache_root,
+                       on_progress=on_progress)
+    notices = list(data.notices)
+    if same and held and held.get("sha256") != (data.holdout or {}).get("sha256"):
+        notices.append(f"{root} changed since the run was trained: its hold-out is not the same "
+                       f"{held.get('test_images')} images, so this accuracy is not comparable with the run's")
+    return root, same, data, notices
 
 
 def _relabel(labels, folder_names: tuple[str, ...], run_names: tuple[str, ...], root: str):
@@ -73,4 +81,4 @@ def _relabel(labels, folder_names: tuple[str, ...], run_names: tuple[str, ...], 
     return mapping[labels]
 
 
-__all__ = ["load_test"]
+__all__ = ["load_test", "load_split"]

@@ -16,11 +16,8 @@ def spec_for_weights(spec: ModelSpec, weights: str | Path) -> ModelSpec:
     the weights or, for weights copied on their own, from their safetensors metadata."""
     from .adapt import fitted_from
 
-    try:
-        info = read_run_info(Path(weights).parent)
-    except CheckpointError:
-        info = None
-    if isinstance(info, dict) and info.get("model") == spec.name and "fitted" in info:
+    info = run_info_for(spec, weights)
+    if info is not None and "fitted" in info:
         return fitted_from(spec, info["fitted"]) or spec
     record = _weights_metadata(weights).get("zoo.fitted")
     if record is None or _weights_metadata(weights).get("model") != spec.name:
@@ -29,6 +26,18 @@ def spec_for_weights(spec: ModelSpec, weights: str | Path) -> ModelSpec:
         return fitted_from(spec, json.loads(record)) or spec
     except ValueError:
         return spec
+
+
+def run_info_for(spec: ModelSpec, weights: str | Path | None) -> dict | None:
+    """The run.json beside a weights file when it is a run of this model; None otherwise
+    (weights copied on their own, --untrained, an unreadable or foreign run.json)."""
+    if weights is None:
+        return None
+    try:
+        info = read_run_info(Path(weights).parent)
+    except CheckpointError:
+        return None
+    return info if isinstance(info, dict) and info.get("model") == spec.name else None
 
 
 def _weights_metadata(path: str | Path) -> dict[str, str]:
@@ -65,9 +74,4 @@ def load_test_data(spec: ModelSpec, weights: str | Path, dataset: str | None = N
         return load_dataset(name, "test", data_dir=data_dir, offline=offline)
     from .test_split import load_test
 
-    try:
-        info = read_run_info(Path(weights).parent)
-    except CheckpointError:
-        info = None
-    return load_test(name, spec, info if isinstance(info, dict) and info.get("model") == spec.name else None,
-                     data_root(data_dir), on_progress)
+    return load_test(name, spec, run_info_for(spec, weights), data_root(data_dir), on_progress)

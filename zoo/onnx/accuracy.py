@@ -37,13 +37,15 @@ class Accuracy:
                                "min_agreement": min_agreement, "providers": providers}
 
 
-def test_images(spec, dataset: str, data_dir=None, samples: int | None = None, seed: int = 0):
-    """(uint8 images, int64 labels, variant) of the test split; a seeded pick of `samples` when capped."""
+def test_images(spec, dataset: str, data_dir=None, samples: int | None = None, seed: int = 0,
+                run_info: dict | None = None):
+    """(uint8 images, int64 labels, variant) of the test split; a seeded pick of `samples` when capped.
+    `run_info`: the run.json of the weights, whose hold-out is the test split of its image folder."""
     import torch
 
     from .quantize import check_fits, load_split
 
-    data = load_split(dataset, "test", data_dir, "verification", spec)
+    data = load_split(dataset, "test", data_dir, "verification", spec, run_info)
     check_fits(spec, data, "test")
     images, labels = data.images, data.labels
     if samples is not None and samples < len(labels):

@@ -86,10 +86,11 @@ class QuantizeOptions:
             raise UsageError(f"--verify-samples must be >= 1, got {self.verify_samples}")
 
 
-def load_split(dataset: str, split: str, data_dir, what: str, spec=None):
+def load_split(dataset: str, split: str, data_dir, what: str, spec=None, run_info: dict | None = None):
     """One split, found (or downloaded, unless offline) and falling back as for training;
     a missing one is one line saying how to provide it. A folder of images (zoo.imagefolder)
-    is read at `spec`'s size, labelled by its (fitted) class names."""
+    is read at `spec`'s size, labelled by its (fitted) class names, and split as the run
+    whose run.json is `run_info` split it when that run was trained on it."""
     from ..data.resolve import load_dataset
     from ..imagefolder import is_folder_dataset
 
@@ -97,7 +98,7 @@ def load_split(dataset: str, split: str, data_dir, what: str, spec=None):
         from ..data.resolve import data_root
         from ..imagefolder.test_split import load_split as load_folder_split
 
-        return load_folder_split(dataset, split, spec, data_root(data_dir))
+        return load_folder_split(dataset, split, spec, data_root(data_dir), run_info)
     try:
         return load_dataset(dataset, split, data_dir=data_dir)
     except ZooError as exc:
@@ -113,11 +114,11 @@ def check_fits(spec, data, what: str) -> None:
                         f"takes {'x'.join(map(str, spec.input_shape))}: pick a matching --dataset")
 
 
-def calibration_images(spec, dataset: str, count: int, seed: int, data_dir=None):
+def calibration_images(spec, dataset: str, count: int, seed: int, data_dir=None, run_info: dict | None = None):
     """(uint8 images (n, C, H, W), the loaded training split): a seeded random pick of `count`."""
     import torch
 
-    data = load_split(dataset, "train", data_dir, "calibration", spec)
+    data = load_split(dataset, "train", data_dir, "calibration", spec, run_info)
     check_fits(spec, data, "training")
     if len(data) == 0:
         raise DataError(f"no calibration data: the training split of '{data.variant}' is empty")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ..errors import DataError
+from ..imagefolder.trained import run_info_for
 from ..runs import Weights
 from ..spec import ModelSpec
 from . import export as ex
@@ -34,7 +35,8 @@ def calibration_input(spec: ModelSpec, weights: Weights, q: QuantizeOptions, raw
     """(model inputs, variant, count) for int8 calibration; (None, None, 0) for fp16."""
     if q.precision != "int8":
         return None, None, 0
-    images, data = calibration_images(spec, dataset_for(spec, weights, q.dataset), q.calibration, q.seed, data_dir)
+    images, data = calibration_images(spec, dataset_for(spec, weights, q.dataset), q.calibration, q.seed, data_dir,
+                                      run_info_for(spec, weights.path))
     return model_input(spec, images, raw).numpy(), data.variant, len(images)
 
 
@@ -65,7 +67,8 @@ def accuracy_report(spec: ModelSpec, weights: Weights, module, proto, facts: Exp
     report.notes += notes
     if not found[-1].ok:
         return report, None
-    images, labels, variant = test_images(spec, dataset_for(spec, weights, q.dataset), data_dir, q.verify_samples)
+    images, labels, variant = test_images(spec, dataset_for(spec, weights, q.dataset), data_dir, q.verify_samples,
+                                          run_info=run_info_for(spec, weights.path))
     if static:  # a static batch runs whole batches only
         keep = len(labels) - len(labels) % static
         if keep == 0:

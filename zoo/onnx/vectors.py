@@ -15,9 +15,11 @@ runners read them. Outputs always come from PyTorch, never from ONNX Runtime.
 
 The folder may have been replaced by someone else, so writing and reading follow
 zoo's rules for files from elsewhere: no symbolic link is followed (the folder, a set
-folder or a .pb file that is a link is refused), zoo deletes only files its manifest
-says it wrote, and everything is checked (`check_target`) before anything is written,
-the .onnx file included. A .pb file that points at external data is refused.
+folder or a .pb file that is a link is refused), a folder by that name which is not
+empty and has no vectors.json is the user's (say the image folder `shoes/` beside
+`shoes.onnx`) and refused, zoo deletes only files its manifest says it wrote, and
+everything is checked (`check_target`) before anything is written, the .onnx file
+included. A .pb file that points at external data is refused.
 """
 from __future__ import annotations
 
@@ -106,6 +108,7 @@ def check_target(folder: Path, indexes: range | list[int]) -> set[str]:
     _refuse_link(folder / INFO_FILE, "file")
     if _kind(folder) is None:
         return set()
+    _refuse_foreign(folder)
     owned = manifest(folder)
     for index in indexes:
         sub = folder / f"test_data_set_{index}"
@@ -119,6 +122,22 @@ def check_target(folder: Path, indexes: range | list[int]) -> set[str]:
                 raise ExportError(f"{entry} was not written by zoo (it is not in {folder / INFO_FILE}); "
                                   "zoo will not overwrite it: move it away or choose another --out")
     return owned
+
+
+def _refuse_foreign(folder: Path) -> None:
+    """A folder zoo did not make for test vectors (no vectors.json, yet not empty) is the
+    user's, e.g. the image folder `shoes/` beside `--out shoes.onnx`: zoo writes nothing in it."""
+    if _kind(folder / INFO_FILE) is not None:
+        return
+    try:
+        with os.scandir(folder) as entries:
+            empty = next(entries, None) is None
+    except OSError as exc:
+        raise ExportError(f"cannot read {folder} ({exc.strerror or exc})") from exc
+    if not empty:
+        raise ExportError(f"{folder}/ already exists and is not a test-vector folder of zoo's (it has no {INFO_FILE}); "
+                          f"zoo writes the test vectors of {folder.name}.onnx there and never into a folder of "
+                          "yours: choose another --out or move the folder away")
 
 
 def write_vectors(folder: Path, sets: list[VectorSet], info: dict, input_name: str, output_name: str) -> None:
