@@ -111,7 +111,8 @@ def likely_causes(facts: RunFacts) -> list[str]:
         causes.append(f"only {steps:,} optimizer steps ({len(metrics)} epoch(s) of {facts.batches_per_epoch} "
                       f"batches): too few to learn; train more epochs or use a smaller --batch-size")
     if facts.train_samples < 1000:
-        causes.append(f"only {facts.train_samples:,} training images (--limit): too few for this model to learn from")
+        causes.append(f"only {facts.train_samples:,} training images: too few for this model to learn from "
+                      "(more images, or a larger --limit if one was given)")
     if not too_high and abs(last_loss - uniform) < 0.1 * uniform:
         causes.append(f"the training loss is still {last_loss:.3f}, about ln({facts.num_classes}) = {uniform:.2f}: "
                       f"the model has not started to learn yet")
