@@ -229,7 +229,8 @@ def test_nproc_and_torchrun_agree_bit_for_bit_and_ctrl_c_resumes_exactly(tmp_pat
 @pytest.mark.timeout(300)
 def test_a_killed_worker_ends_the_run_with_one_line_and_a_resumable_checkpoint(tmp_path):
     folder = tmp_path / "run"
-    proc = start(folder, "lenet5", *LONGER, "--nproc", "2")
+    # a checkpoint after every epoch (the default is every 30 s), so that epoch 1's is there to resume from
+    proc = start(folder, "lenet5", *LONGER, "--nproc", "2", "--checkpoint-every", "1")
     wait_for_line(proc, "epoch 1/4", RUN_TIMEOUT)
     victims = [pid for pid in processes_mentioning(str(folder)) if rank_of(pid) == 1]
     assert len(victims) == 1
