@@ -12,6 +12,7 @@ process every helper here is a no-op, so the single-process loop is unchanged.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -36,6 +37,9 @@ class RankStopped(ZooError):
 
 
 QUIET_EXIT = RankStopped.exit_code
+
+# How long a process that stops quietly waits for the one that reports (see linger).
+LINGER_SECONDS = 10
 
 
 class RankFailed(ZooError):
@@ -128,6 +132,14 @@ def leave() -> None:
 
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def linger() -> None:
+    """Wait, briefly, before a quiet exit. When one worker exits, torchrun stops the others
+    with SIGTERM: a quiet process that exited first would get the reporting one killed
+    while it says what went wrong, and its exit code lost. The reporter's exit ends the
+    wait (torchrun's SIGTERM); the bound is for a reporter that is itself gone."""
+    time.sleep(LINGER_SECONDS)
 
 
 # -- collectives (no-ops for one process) -----------------------------------------------------

@@ -95,6 +95,10 @@ def _train_rank(config: TrainConfig, on_event: Callback | None, world: dist.Worl
                     raise dist.RankStopped("another process reported the error") from failure
                 raise dist.RankFailed(world, failure) from failure
             return _run_rank(session, world, wipe)
+    except dist.RankStopped:
+        dist.leave()
+        dist.linger()  # the reporting process exits first, so its line and exit code reach the user
+        raise
     finally:
         dist.leave()
 
