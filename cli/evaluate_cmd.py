@@ -44,11 +44,6 @@ def evaluate(
         test = load_test_data(spec, path, dataset, data_dir, offline, decoding)
     if test.notice:
         notice(test.notice)
-    if tuple(test.images.shape[1:]) != spec.input_shape:
-        from zoo.errors import DataError
-
-        got, want = "x".join(map(str, test.images.shape[1:])), "x".join(map(str, spec.input_shape))
-        raise DataError(f"dataset '{test.name}' has {got} images but '{name}' takes {want}: pass --dataset")
     dev = pick_device(device)
     result = run_eval(model.to(dev), test.images, test.labels, spec, dev, batch_size)
     names = tuple(test.class_names) if len(test.class_names) == spec.num_classes else spec.class_names

@@ -79,6 +79,16 @@ def test_plot_when_curves_png_is_a_folder(trained, scratch):
     assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []  # no temporary file left
 
 
+@pytest.mark.parametrize("cmd", ["evaluate", "mistakes", "features"])
+def test_a_test_set_of_another_image_shape_is_named(trained, scratch, cmd):
+    from test_data import write_cifar
+
+    write_cifar(scratch / "cifar10", binary=True, n=4)  # real CIFAR-10 binary batches, 3x32x32
+    result = zoo(scratch, cmd, "lenet5", "--weights", weights(trained), "--dataset", "cifar10", "--data-dir", str(scratch))
+    one_error(result, 1, "'cifar10' has 3x32x32 images but 'lenet5' takes 1x28x28", "--dataset")
+    assert not (scratch / "runs").exists()  # no grid, no feature maps written
+
+
 def test_lr_sweep_out_inside_a_file(scratch):
     result = zoo(scratch, "lr-sweep", "lenet5", "--lrs", "0.1", "--epochs", "1", "--limit", "256", "--out", "notes.txt")
     one_error(result, 1, "notes.txt is a file")
