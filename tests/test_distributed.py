@@ -276,6 +276,32 @@ def test_an_error_common_to_all_processes_is_reported_once(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.timeout(240)
+def test_a_checkpoint_with_damaged_per_process_rng_states_is_one_line(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from zoo.train.checkpoint import META_KEY
+
+    folder = tmp_path / "run"
+    done = nproc_run("lenet5", "--limit", "256", "--batch-size", "64", "--epochs", "1", "--threads", "1",
+                     "--offline", "--nproc", "2", "--out", folder)
+    assert done.returncode == 0, done.stderr
+    path = folder / CHECKPOINT_FILE
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()[META_KEY])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    assert meta["world_size"] == 2 and len(meta["rank_rng"]) == 2
+    meta["rank_rng"] = meta["rank_rng"][:1]  # one process's state lost
+    save_file(tensors, str(path), metadata={META_KEY: json.dumps(meta)})
+    before = path.read_bytes()
+    result = nproc_run("lenet5", "--resume", "--nproc", "2", "--out", folder, "--offline")
+    assert result.returncode == 1, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "per-process RNG states are damaged" in lines[0] and "--force" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and path.read_bytes() == before
+
+
 @pytest.mark.parametrize("codes, expected", [
     ({1: 2, 0: -signal.SIGTERM}, (2, None)),  # rank 1 said its error; torchrun then SIGTERMed rank 0
     ({0: 3, 1: -signal.SIGKILL}, (1, "process 1 of the run was killed (SIGKILL) and the others stopped")),

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 
-from ..errors import TrainingError, ZooError, describe
+from ..errors import CheckpointError, TrainingError, ZooError, describe
 from ..runs import CHECKPOINT_FILE, METRICS_FILE, WEIGHTS_FILE
 from ..variants import META_MODEL_ARGS, META_NORMALIZE
 from . import checkpoint as ckpt
@@ -129,7 +129,7 @@ class Session:
         saved_size = meta.get("world_size", 1)
         if saved_size == self.world.size:
             if self.world.many:
-                self.rng = ckpt.unpack(meta["rank_rng"], tensors)[self.world.rank]
+                self.rng = _rank_rng(meta, tensors, self.world)
             return
         self.notify(f"the run was saved by {saved_size} process{'es' if saved_size > 1 else ''} and continues "
                     f"with {self.world.size}: from the start of epoch {self.epoch_done + 1}, with fresh random "
@@ -542,6 +542,22 @@ def _match_state_layout(optimizer: torch.optim.Optimizer) -> None:
             for key, value in optimizer.state.get(p, {}).items():
                 if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
                     optimizer.state[p][key] = torch.empty_like(p).copy_(value)
+
+
+def _rank_rng(meta: dict, tensors: dict, world: World) -> dict[str, torch.Tensor]:
+    """This process's RNG state, saved by the same number of processes (checked: the
+    header's list may have been edited)."""
+    try:
+        states = ckpt.unpack(meta.get("rank_rng"), tensors)
+        if not isinstance(states, list) or len(states) != world.size:
+            raise ValueError(f"{world.size} RNG states expected, found {len(states) if isinstance(states, list) else 0}")
+        state = states[world.rank]
+        if not isinstance(state, dict) or not isinstance(state.get("cpu"), torch.Tensor):
+            raise ValueError(f"no CPU RNG state for process {world.rank}")
+        return state
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"the checkpoint's per-process RNG states are damaged ({describe(exc)}); "
+                              "start over with --force") from exc
 
 
 def _where(epoch: int, batch: int) -> str:
