@@ -55,7 +55,8 @@ def recipe_text(r) -> str:
     return (f"{r.epochs} epochs, batch {r.batch_size}, {r.optimizer}{' nesterov' if r.nesterov else ''} lr {r.lr:g}"
             f"{momentum}"
             f"{f' wd {r.weight_decay:g}' if r.weight_decay else ''}, {r.schedule} schedule, {init}"
-            f"{f', label smoothing {r.label_smoothing:g}' if r.label_smoothing else ''}")
+            f"{f', label smoothing {r.label_smoothing:g}' if r.label_smoothing else ''}"
+            f"{f', weight average (ema {r.ema:g})' if r.ema else ''}")
 
 
 def tutorial_text(spec) -> str:

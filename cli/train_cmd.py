@@ -104,7 +104,8 @@ class TrainDisplay:
         extras = "".join([f" wd {h['weight_decay']:g}" if h["weight_decay"] else "",
                           f" momentum {h['momentum']:g}" if h["optimizer"] == "sgd" else "",
                           " nesterov" if h.get("nesterov") else "",
-                          f", label smoothing {h['label_smoothing']:g}" if h["label_smoothing"] else ""])
+                          f", label smoothing {h['label_smoothing']:g}" if h["label_smoothing"] else "",
+                          f", weight average (ema {h['ema']:g})" if h.get("ema") else ""])
         init = f"normal init (std {h.get('init_std', 0.01):g})" if h["init"] == "normal" else f"{h['init']} init"
         if e.processes > 1:
             self.print(f"  {e.processes} processes ({e.backend}), batch {h['batch_size']} per process, "
@@ -223,6 +224,8 @@ def train(
                                                     "spent warming up to --lr (default: recipe)."),
     final_lr_fraction: Optional[float] = typer.Option(None, "--final-lr-fraction", help="onecycle, cosine: the last "
                                                       "step's lr as a fraction of --lr (default: recipe)."),
+    ema: Optional[float] = typer.Option(None, "--ema", min=0.0, max=1.0, help="Decay of a moving average of the "
+                                        "weights, which is what is evaluated and saved; 0 turns it off (default: recipe)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**63 - 1, help="Random seed (default 0); with the same seed and "
                                         "--threads a CPU run repeats bit for bit."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's), or a folder "
@@ -300,6 +303,7 @@ def train(
         model=name, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
         momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, init=init, init_std=init_std,
         label_smoothing=label_smoothing, warmup_fraction=warmup_fraction, final_lr_fraction=final_lr_fraction,
+        ema=ema,
         seed=seed, normalize=normalize, model_args=model_arg, recipe=recipe,
         dataset=dataset, holdout=holdout, skip_bad=skip_bad, data_dir=data_dir, offline=offline, out=out_dir,
         device=device, resume=resume, force=force, limit=limit, augment=augment, threads=threads, sync_bn=sync_bn,

@@ -200,7 +200,7 @@ def test_sharded_evaluation_counts_every_image_once_and_one_run_folder(tmp_path,
 
 @pytest.mark.timeout(400)
 def test_nproc_and_torchrun_agree_bit_for_bit_and_ctrl_c_resumes_exactly(tmp_path):
-    common = ["lenet5", *LONGER]
+    common = ["lenet5", *LONGER, "--ema", "0.9"]  # the weight average too: kept in lockstep and resumed exactly
     by_zoo = nproc_run(*common, "--nproc", "2", "--out", tmp_path / "zoo")
     by_torchrun = torchrun(*common, "--out", tmp_path / "torchrun")
     assert by_zoo.returncode == 0, by_zoo.stderr

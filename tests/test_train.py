@@ -20,7 +20,7 @@ import torch
 from safetensors import safe_open
 from typer.testing import CliRunner
 
-from conftest import assert_same_weights
+from conftest import assert_same_weights, weights
 
 import zoo
 from zoo.cli.main import app
@@ -131,9 +131,11 @@ def test_bad_options_are_one_clear_line(tmp_path):
 
 # --- resume -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("optimizer,schedule", [("adamw", "onecycle"), ("sgd", "step")])
-def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path, optimizer, schedule):
-    opts = dict(model="lenet5", epochs=2, limit=256, batch_size=64, optimizer=optimizer, schedule=schedule, threads=1)
+@pytest.mark.parametrize("optimizer,schedule,ema", [("adamw", "onecycle", 0.0), ("sgd", "step", 0.0),
+                                                    ("adamw", "onecycle", 0.9)])
+def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path, optimizer, schedule, ema):
+    opts = dict(model="lenet5", epochs=2, limit=256, batch_size=64, optimizer=optimizer, schedule=schedule, threads=1,
+                ema=ema)
     straight = train(TrainConfig(out=tmp_path / "straight", **opts))
 
     first = train(TrainConfig(out=tmp_path / "split", **opts),
@@ -152,8 +154,9 @@ def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path, optimizer, 
     assert info["sessions"] == 2 and info["threads"] == 1  # the resumed session kept the run's thread count
 
 
-def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path):
-    opts = dict(model="lenet5", epochs=2, limit=512, batch_size=64, threads=1)
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path, ema):
+    opts = dict(model="lenet5", epochs=2, limit=512, batch_size=64, threads=1, ema=ema)
     straight = train(TrainConfig(out=tmp_path / "straight", **opts))
     first = train(TrainConfig(out=tmp_path / "split", **opts), on_event=interrupt_when(
         lambda e: isinstance(e, BatchProgress) and e.epoch == 2 and e.batch == 3))
@@ -163,6 +166,20 @@ def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path):
     second = train(TrainConfig(model="lenet5", out=tmp_path / "split", resume=True))
     assert_same_weights(tmp_path / "straight", tmp_path / "split")
     assert second.metrics[-1].train_loss == straight.metrics[-1].train_loss
+
+
+def test_with_ema_the_moving_average_is_what_is_evaluated_and_saved(tmp_path):
+    folder = tmp_path / "run"
+    result = train(TrainConfig("lenet5", out=folder, ema=0.9, epochs=2, batch_size=256, threads=1, offline=True))
+    meta, tensors = read_checkpoint(folder)
+    assert meta["settings"]["recipe"]["ema"] == 0.9
+    assert tensors["ema.n_averaged"].item() == 2 * 16  # every step of both epochs (4,000 images, batch 256)
+    saved = weights(folder)
+    assert all(torch.equal(v, tensors[f"ema.module.{k}"]) for k, v in saved.items())  # the file is the average,
+    assert any(not torch.equal(v, tensors[f"model.{k}"]) for k, v in saved.items())  # not the last step's weights
+    evaluated = invoke("evaluate", "lenet5", "--weights", folder / WEIGHTS_FILE, "--json", "--offline")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["accuracy"] == result.test_accuracy  # the accuracy the run reported
 
 
 def test_host_memory_path_trains_the_same_as_the_device_path(tmp_path):

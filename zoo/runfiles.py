@@ -21,7 +21,7 @@ EPOCH = Obj({
 HYPERPARAMETERS = Obj({
     "epochs": Int(min=0, max=MAX_EPOCHS), "batch_size": Int(min=1, max=1 << 24), "optimizer": Str(max_len=64),
     "lr": Num(), "momentum": Num(), "weight_decay": Num(), "schedule": Str(max_len=64), "init": Str(max_len=64),
-    "label_smoothing": Num(),
+    "label_smoothing": Num(), "ema": Num(min=0.0, max=1.0),
 })
 
 # A registered dataset's name, or the absolute path of a folder of images (zoo.imagefolder).

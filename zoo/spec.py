@@ -100,6 +100,10 @@ class Recipe:
     # OneCycleLR default: lr / 25 / 1e4).
     final_lr_fraction: float = 4e-6
     init_std: float = 0.01  # the standard deviation of init "normal" (weights ~ N(0, std), biases 0)
+    # The decay of an exponential moving average of the weights, updated after every step
+    # (0: off). The average is what is evaluated, saved and exported: it is the raw
+    # weights smoothed over about 1 / (1 - ema) steps (torch.optim.swa_utils).
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         _require(isinstance(self.epochs, int) and self.epochs >= 1, f"recipe: epochs must be >= 1, got {self.epochs!r}")
@@ -118,6 +122,8 @@ class Recipe:
         _require(not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
                  "recipe: nesterov needs the sgd optimizer with a momentum above 0")
         _require(0 < self.warmup_fraction < 1, f"recipe: warmup_fraction must be in (0, 1), got {self.warmup_fraction!r}")
+        _require(isinstance(self.ema, (int, float)) and not isinstance(self.ema, bool) and 0 <= self.ema < 1,
+                 f"recipe: ema must be in [0, 1), got {self.ema!r}")
         _require(0 < self.final_lr_fraction <= 1,
                  f"recipe: final_lr_fraction must be in (0, 1], got {self.final_lr_fraction!r}")
 

@@ -1,7 +1,8 @@
 """Checkpoints and weights without pickle: tensors in safetensors, everything else JSON.
 
-checkpoint.safetensors holds the model's tensors ("model.*"), the optimizer's and
-scheduler's tensors ("optimizer.*", "scheduler.*") and the RNG states ("rng.*");
+checkpoint.safetensors holds the model's tensors ("model.*"), the weight average's
+("ema.*", with --ema), the optimizer's and scheduler's tensors ("optimizer.*",
+"scheduler.*") and the RNG states ("rng.*");
 its header metadata "zoo.checkpoint" holds the JSON rest: progress, settings, the
 optimizer's param groups and scalars, scheduler state, metrics so far. Being one
 file written with one atomic rename, it can never be half old, half new.
@@ -88,9 +89,12 @@ def save_weights(path: Path, model: torch.nn.Module, metadata: dict[str, str]) -
     return path
 
 
-def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict[str, Any]) -> Path:
-    """Write the resumable state of a run atomically; `state` is the JSON part (progress, settings)."""
+def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict[str, Any], average=None) -> Path:
+    """Write the resumable state of a run atomically; `state` is the JSON part (progress,
+    settings); `average`: the moving average of the weights (zoo.train.optim.make_average)."""
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model_tensors(model).items()}
+    if average is not None:
+        tensors |= {f"ema.{k}": v for k, v in model_tensors(average).items()}
     meta = dict(state, format=FORMAT)
     meta["optimizer"] = pack(optimizer.state_dict(), "optimizer", tensors)
     meta["scheduler"] = pack(scheduler.state_dict(), "scheduler", tensors)
@@ -131,12 +135,14 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
     return meta, tensors
 
 
-def restore(meta: dict[str, Any], tensors: dict[str, torch.Tensor], model, optimizer, scheduler) -> dict[str, torch.Tensor]:
-    """Load a checkpoint into freshly built model/optimizer/scheduler; returns the saved
-    global RNG states, for the caller to set (`set_rng_state`) when it trains on."""
-    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+def restore(meta: dict[str, Any], tensors: dict[str, torch.Tensor], model, optimizer, scheduler,
+            average=None) -> dict[str, torch.Tensor]:
+    """Load a checkpoint into freshly built model/optimizer/scheduler (and weight average);
+    returns the saved global RNG states, for the caller to set (`set_rng_state`) when it trains on."""
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(_prefixed(tensors, "model."), strict=True)
+        if average is not None:
+            average.load_state_dict(_prefixed(tensors, "ema."), strict=True)
         optimizer.load_state_dict(unpack(meta["optimizer"], tensors))
         scheduler.load_state_dict(unpack(meta["scheduler"], tensors))
         rng = unpack(meta["rng"], tensors)
@@ -144,3 +150,7 @@ def restore(meta: dict[str, Any], tensors: dict[str, torch.Tensor], model, optim
         raise CheckpointError(f"the checkpoint does not fit this model or optimizer ({describe(exc)}); "
                               "start over with --force") from exc
     return rng
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -35,6 +35,7 @@ class TrainConfig:
     label_smoothing: float | None = None
     warmup_fraction: float | None = None
     final_lr_fraction: float | None = None
+    ema: float | None = None
     seed: int | None = None  # None: 0 for a new run, the saved seed on resume
     dataset: str | None = None  # None: the spec's dataset; a path: a folder of images (zoo.imagefolder)
     holdout: float | None = None  # folder without test/: share held out as the test split (None: 10%)

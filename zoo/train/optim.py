@@ -5,6 +5,8 @@ function of progress and a run resumed mid-epoch continues on the same curve.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -71,6 +73,34 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_e
     if recipe.schedule == "step":
         return sched.StepLR(optimizer, step_size=max(1, recipe.epochs // 3) * steps_per_epoch, gamma=0.1)
     raise ValueError(f"unknown schedule {recipe.schedule!r}")
+
+
+def make_average(model: nn.Module, decay: float):
+    """The exponential moving average of the model's weights (and buffers) that
+    `recipe.ema` asks for, or None for 0. Evaluating the average rather than the last
+    step's weights smooths out the noise of a high learning rate: on Fashion-MNIST
+    lenet5 reached 90% one epoch sooner with 0.99 (plugins/lenet.py)."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel
+
+    return AveragedModel(model, multi_avg_fn=functools.partial(_ema_update, decay=decay), use_buffers=True)
+
+
+def _ema_update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor,
+                decay: float) -> None:
+    """average <- d * average + (1 - d) * weights, with the decay warmed up as in
+    TensorFlow's ExponentialMovingAverage (num_updates) and timm's ModelEmaV3:
+    d = min(decay, (1 + n) / (10 + n)). Without it a short run (128 steps on the bundled
+    sample) would average over most of its own training and end below its last weights."""
+    n = int(num_averaged)
+    d = min(decay, (1 + n) / (10 + n))
+    floats = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
+    if floats:
+        torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - d)
+    for a, c in zip(averaged, current):
+        if not a.is_floating_point():  # counters (BatchNorm's num_batches_tracked): the latest
+            a.copy_(c)
 
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:

@@ -36,7 +36,7 @@ from .health import Health, RunFacts, judge, saturating_activations
 from .batchlog import BatchLog
 from .events import BatchLogged, BatchProgress, Callback, EpochEnded, EpochStarted, Interrupted, Notice, RunStarted
 from .sanity import check_first_output
-from .optim import current_lr, init_weights, make_optimizer, make_scheduler
+from .optim import current_lr, init_weights, make_average, make_optimizer, make_scheduler
 from .settings import RunSettings
 from .threads import CpuWatch, auto_threads
 
@@ -115,8 +115,9 @@ class Session:
         check_first_output(self.model, spec, self.data.train.images, self.eval_tf)  # a broken model, not the lr
         self.optimizer = make_optimizer(self.model, self.recipe, device)
         self.scheduler = make_scheduler(self.optimizer, self.recipe, self.batches)
+        self.average = make_average(self.model, self.recipe.ema)  # --ema: what is evaluated and saved
         if saved:
-            self.rng = ckpt.restore(meta, saved[1], self.model, self.optimizer, self.scheduler)
+            self.rng = ckpt.restore(meta, saved[1], self.model, self.optimizer, self.scheduler, self.average)
             _match_state_layout(self.optimizer)
             self._resume_world(meta, saved[1])
         elif config.init_from is not None:
@@ -234,6 +235,8 @@ class Session:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if self.average is not None:
+                self.average.update_parameters(model)
             if stepped:
                 sched.step()
             acc.add(loss.detach(), logits.detach(), y)
@@ -251,7 +254,9 @@ class Session:
                 return False
         train_loss, train_acc = self._check_finite(epoch, self.batches, acc)
         dist.broadcast_buffers(self.world, model)  # one set of BatchNorm statistics to evaluate and save
-        test = evaluate_shard(self.world, model, self.data.test.images, self.data.test.labels, self.spec,
+        if self.average is not None:
+            dist.broadcast_buffers(self.world, self.evaluated)
+        test = evaluate_shard(self.world, self.evaluated, self.data.test.images, self.data.test.labels, self.spec,
                               self.device, self.config.eval_batch_size, self.eval_tf)
         self.last_eval = test
         if not math.isfinite(test.loss):  # the last steps can break the weights after the last loss was fine
@@ -314,10 +319,15 @@ class Session:
         if self.world.main:
             if self.world.many:
                 state |= {"world_size": self.world.size, "rank_rng": rank_rng}
-            path = ckpt.save_checkpoint(self.folder, self.model, self.optimizer, self.scheduler, state)
+            path = ckpt.save_checkpoint(self.folder, self.model, self.optimizer, self.scheduler, state, self.average)
         self.last_checkpoint = _where(epoch, batch)
         self.saved_epoch, self.saved_at = epoch, time.monotonic()
         return path
+
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        """The weights evaluated, saved and exported: the moving average with --ema, else the model."""
+        return self.average.module if self.average is not None else self.model
 
     @property
     def wall_time(self) -> float:
@@ -341,7 +351,7 @@ class Session:
         if not self.world.main:
             return self._result("finished")
         self.health = self._judge()
-        weights = ckpt.save_weights(self.folder / WEIGHTS_FILE, self.model, {
+        weights = ckpt.save_weights(self.folder / WEIGHTS_FILE, self.evaluated, {
             "format": "pt", "model": self.spec.name, "dataset": self.data.variant,
             META_NORMALIZE: self.normalize, META_MODEL_ARGS: json.dumps(self.model_args), **self._fitted_meta()})
         info = self._info("finished")
@@ -365,7 +375,7 @@ class Session:
 
     def _per_class(self) -> list[tuple[str, int, float]]:
         """(class, test images, accuracy) from the final evaluation (made now when resuming a finished run)."""
-        test = self.last_eval or evaluate(self.model, self.data.test.images, self.data.test.labels, self.spec,
+        test = self.last_eval or evaluate(self.evaluated, self.data.test.images, self.data.test.labels, self.spec,
                                           self.device, self.config.eval_batch_size, self.eval_tf)
         counts = test.confusion.sum(dim=1).tolist()
         return [(name, int(n), float(a)) for name, n, a in zip(self.data.class_names, counts,
