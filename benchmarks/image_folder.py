@@ -110,15 +110,16 @@ def timed(folder: Path, cache: Path) -> dict:
 
 def worker_ratio(folder: Path, count: int = 4000) -> dict:
     """Decoding the same files in this process, one worker against one per core, side by side."""
-    from zoo.imagefolder.decode import available_cores, decode_files
+    from zoo.cores import usable_cores
+    from zoo.imagefolder.decode import decode_files
 
     files = sorted((folder / "train").rglob("*.png"))[:count]
     times = {}
-    for workers in (1, available_cores(), 1, available_cores()):
+    for workers in (1, usable_cores(), 1, usable_cores()):
         t0 = time.perf_counter()
         decode_files(files, (1, 28, 28), workers=workers, parallel_from=0)
         times.setdefault(workers, []).append(time.perf_counter() - t0)
-    one, many = min(times[1]), min(times[available_cores()])
+    one, many = min(times[1]), min(times[usable_cores()])
     return {"files": len(files), "one_worker_images_per_second": round(len(files) / one),
             "all_cores_images_per_second": round(len(files) / many), "speedup": round(one / many, 2)}
 

@@ -49,9 +49,11 @@ DIGITS = zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD)
 # Default recipes, tuned for the fewest seconds to a target test accuracy on full
 # Fashion-MNIST (issue 12; benchmarks/time_to_accuracy.py, figures in the README),
 # whole processes, one CPU thread each, side by side on 2 cores.
-# lenet5, 90%. Measured side by side at load 1.0-2.1: the tutorial loop (DataLoader(64),
-# Adam 1e-3) reached 90.39% at epoch 12, 274.5 s; this recipe 90.27% at epoch 5, 48.6 s
-# (5.6x; 1/6 would be 45.8 s), and ended at 91.27% (91.5% was asked: not met).
+# lenet5, 90%. Measured side by side at load 1.0-1.6, medians of 2 rounds: the tutorial
+# loop (DataLoader(64), Adam 1e-3) reached 90.39% at epoch 12, 297.8 s; this recipe
+# 90.03% at epoch 4, 43.9 s (6.8x; 1/6 was asked), and ended at 91.26% (91.5% was asked:
+# not met). Without the weight average (below): 90.27% at epoch 5, 48.6 s against the
+# tutorial's 274.5 s in an earlier window (5.6x), ending at 91.27%.
 # - before: 15 epochs, batch 128, 30% warm-up, 1-pixel random shift: 90% at epoch 11,
 #   91.52% at the end.
 # - this recipe: 8 epochs, batch 256, 20% warm-up, no augmentation. What else was tried
@@ -84,8 +86,8 @@ DIGITS = zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD)
 #   seed 1: at 5 (90.54%) instead of 6, 90.86% (90.91%); seed 2: at 4 (90.37%) instead
 #   of 6, 91.33% (91.40%). Its decay is warmed up (min(0.99, (1+n)/(10+n)))
 #   so that short runs are not averaged over their own start: on the bundled sample
-#   (128 steps) it ends at 96.60% as without, where a plain 0.99 ended at 96.20% after
-#   18.90% at epoch 1. Longer with the average did not end higher either: 12 epochs with
+#   (128 steps) it ends at 96.30% as without (67.70% after epoch 1, 57.10% without),
+#   where a plain 0.99 ended at 96.20% after 18.90% at epoch 1. Longer with the average did not end higher either: 12 epochs with
 #   a 1-pixel shift, 90% at 6, 91.36%.
 LENET5_RECIPE = zoo.Recipe(epochs=8, batch_size=256, optimizer="adamw", lr=1e-2, weight_decay=5e-4,
                            schedule="onecycle", warmup_fraction=0.2, init="default", label_smoothing=0.1,

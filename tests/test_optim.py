@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from torch import nn
 from typer.testing import CliRunner
 
 import zoo
@@ -89,3 +90,27 @@ def test_nesterov_reaches_the_optimizer_and_needs_sgd_with_momentum():
     for bad in (dict(optimizer="adamw"), dict(optimizer="sgd", momentum=0.0)):
         with pytest.raises(SpecError, match="nesterov needs the sgd optimizer"):
             zoo.Recipe(nesterov=True, **bad)
+
+
+def test_the_weight_average_follows_the_warmed_up_decay_and_keeps_counters():
+    from zoo.train.optim import make_average
+
+    assert make_average(nn.Linear(2, 2), 0.0) is None
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    average = make_average(model, 0.9)
+    expected = {}
+    for step in range(30):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        model(torch.randn(4, 3))  # moves BatchNorm's running statistics and its counter
+        average.update_parameters(model)
+        d = min(0.9, (1 + step) / (10 + step))  # the first update copies (its d would be 0.1)
+        for k, v in model.state_dict().items():
+            expected[k] = v.clone() if step == 0 or not v.is_floating_point() else d * expected[k] + (1 - d) * v
+    got = average.module.state_dict()
+    assert int(average.n_averaged) == 30 and got["1.num_batches_tracked"].item() == 30
+    for k, v in expected.items():
+        assert torch.allclose(got[k].float(), v.float(), atol=1e-6), k
+    assert not torch.allclose(got["0.weight"], model[0].weight)  # an average, not a copy

@@ -9,7 +9,6 @@ not decode are reported, never raised one by one: the caller decides.
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..cores import usable_cores
 from ..errors import DataError
 from ..images import load_image
 
@@ -65,7 +65,7 @@ def decode_files(paths: list[Path], shape: tuple[int, int, int],
     """Every file as (C, H, W) uint8 pixels of `shape`; `on_progress(done, total)` after each chunk."""
     total = len(paths)
     chunks = [(start, [str(p) for p in paths[start:start + chunk]]) for start in range(0, total, chunk)]
-    workers = min(workers or available_cores(), len(chunks))
+    workers = min(workers or usable_cores(), len(chunks))
     pixels = np.empty((total, *shape), dtype=np.uint8)
     ok = np.ones(total, dtype=bool)
     bad: list[tuple[int, str]] = []
@@ -80,13 +80,6 @@ def decode_files(paths: list[Path], shape: tuple[int, int, int],
             on_progress(done, total)
     bad.sort()
     return Decoded(pixels[ok], ok, bad)
-
-
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _run(chunks, shape, workers: int):

@@ -93,14 +93,15 @@ def _ema_update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_a
     TensorFlow's ExponentialMovingAverage (num_updates) and timm's ModelEmaV3:
     d = min(decay, (1 + n) / (10 + n)). Without it a short run (128 steps on the bundled
     sample) would average over most of its own training and end below its last weights."""
-    n = int(num_averaged)
-    d = min(decay, (1 + n) / (10 + n))
-    floats = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
-    if floats:
-        torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - d)
-    for a, c in zip(averaged, current):
-        if not a.is_floating_point():  # counters (BatchNorm's num_batches_tracked): the latest
-            a.copy_(c)
+    if averaged and averaged[0].is_floating_point():  # torch groups the tensors by dtype: all or none
+        # on the weights' device (no host sync per step on a GPU), in float32 whatever their precision
+        n = num_averaged.to(averaged[0].device, torch.float32)
+        d = torch.clamp((1 + n) / (10 + n), max=decay)
+        torch._foreach_mul_(averaged, d)
+        torch._foreach_add_(averaged, torch._foreach_mul(current, 1 - d))
+        return
+    for a, c in zip(averaged, current):  # counters (BatchNorm's num_batches_tracked): the latest
+        a.copy_(c)
 
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:

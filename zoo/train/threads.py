@@ -10,14 +10,11 @@ differ in the last bits between thread counts).
 """
 from __future__ import annotations
 
-import os
 import time
 
+from ..cores import usable_cores
+
 MIN_WINDOW = 0.1  # seconds of CPU accounting needed for a usable measurement
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class CpuWatch:
