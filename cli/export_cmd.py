@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from zoo.onnx.defaults import DEFAULT_OPSET
+from zoo.onnx.defaults import DEFAULT_CALIBRATION, DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, DEFAULT_OPSET
 
 from .common import PROVIDER_HELP, check_provider, err, escape, fail, out, print_json, run_spec, show_report, status
 from .variants_view import show_quantized
@@ -49,7 +49,7 @@ def export(
     force: bool = typer.Option(False, "--force", help="Overwrite an --out file zoo did not write."),
     quantize: Optional[Precision] = typer.Option(None, "--quantize", help="int8 (static QDQ, per-channel) or fp16; "
                                                  "verified by accuracy on the test split."),
-    calibration: int = typer.Option(512, "--calibration", min=1, help="int8: training images for calibration (seeded)."),
+    calibration: int = typer.Option(DEFAULT_CALIBRATION, "--calibration", min=1, help="int8: training images for calibration (seeded)."),
     method: Method = typer.Option(Method.minmax, "--calibration-method", help="int8: how activation ranges are set."),
     seed: int = typer.Option(0, "--calibration-seed", help="int8: seed of the calibration image pick."),
     activation_type: IntType = typer.Option(IntType.uint8, "--activation-type", help="int8: activation type."),
@@ -59,9 +59,9 @@ def export(
                                       "sums saturate there)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="With --quantize: calibration and test data "
                                           "\\[default: what the weights were trained on]."),
-    max_drop: float = typer.Option(1.0, "--max-drop", min=0.0, help="With --quantize: refuse the file when accuracy "
+    max_drop: float = typer.Option(DEFAULT_MAX_DROP, "--max-drop", min=0.0, help="With --quantize: refuse the file when accuracy "
                                    "drops more (points)."),
-    min_agreement: float = typer.Option(0.95, "--min-agreement", min=0.0, max=1.0,
+    min_agreement: float = typer.Option(DEFAULT_MIN_AGREEMENT, "--min-agreement", min=0.0, max=1.0,
                                         help="With --quantize: least share of test images classified as PyTorch does."),
     verify_samples: Optional[int] = typer.Option(None, "--verify-samples", min=1,
                                                  help="With --quantize: test images to check \\[default: all]."),

@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from zoo.onnx.defaults import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT
+
 from .common import PROVIDER_HELP, check_provider, fail, print_json, registry, run_spec, show_report, status
 
 
@@ -23,8 +25,8 @@ def verify(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where datasets live (for real test images)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="int8/fp16 files: test data \\[default: what the "
                                           "weights were trained on]."),
-    max_drop: float = typer.Option(1.0, "--max-drop", min=0.0, help="int8/fp16 files: most accuracy points lost."),
-    min_agreement: float = typer.Option(0.95, "--min-agreement", min=0.0, max=1.0,
+    max_drop: float = typer.Option(DEFAULT_MAX_DROP, "--max-drop", min=0.0, help="int8/fp16 files: most accuracy points lost."),
+    min_agreement: float = typer.Option(DEFAULT_MIN_AGREEMENT, "--min-agreement", min=0.0, max=1.0,
                                         help="int8/fp16 files: least top-1 agreement with PyTorch."),
     verify_samples: Optional[int] = typer.Option(None, "--verify-samples", min=1,
                                                  help="int8/fp16 files: test images to check \\[default: all]."),

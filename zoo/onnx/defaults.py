@@ -13,3 +13,8 @@ RANDOM_BATCHES = (1, 2, 7, 64)  # 1 and an odd 7 prove the dynamic batch axis
 REAL_IMAGES = 256
 
 BENCH_BIG_BATCH = 256
+
+# --quantize int8/fp16 and `zoo verify` of such a file
+DEFAULT_CALIBRATION = 512  # training images for int8 activation ranges
+DEFAULT_MAX_DROP = 1.0  # accuracy points the quantized file may lose
+DEFAULT_MIN_AGREEMENT = 0.95  # top-1 agreement with PyTorch, 0..1

@@ -41,15 +41,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ExportError, UsageError, ZooError, describe
+from .defaults import DEFAULT_CALIBRATION, DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT
 from .metadata import PRECISIONS
 from .qdq_graph import float_outputs, tidy
 from .quiet import captured
 
 METHODS = ("minmax", "entropy", "percentile")
 INT_TYPES = ("uint8", "int8")
-DEFAULT_CALIBRATION = 512
-DEFAULT_MAX_DROP = 1.0  # accuracy points
-DEFAULT_MIN_AGREEMENT = 0.95
 CALIBRATION_BATCH = 64
 
 
