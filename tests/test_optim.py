@@ -114,3 +114,15 @@ def test_the_weight_average_follows_the_warmed_up_decay_and_keeps_counters():
     for k, v in expected.items():
         assert torch.allclose(got[k].float(), v.float(), atol=1e-6), k
     assert not torch.allclose(got["0.weight"], model[0].weight)  # an average, not a copy
+
+
+def test_metrics_record_the_lr_each_epochs_last_step_used(tmp_path):
+    """One step an epoch (seed 002's full-batch runs): the lr column is the schedule's own
+    curve, ending at the final lr; the value after the last step (the schedule run past
+    its end, climbing again) is never recorded."""
+    from zoo.train import TrainConfig, train
+
+    recipe = dict(epochs=4, lr=0.01, schedule="onecycle", warmup_fraction=0.3)
+    result = train(TrainConfig("mlp", out=tmp_path / "run", limit=64, batch_size=64, threads=1, offline=True, **recipe))
+    assert [m.lr for m in result.metrics] == pytest.approx(lr_curve(zoo.Recipe(batch_size=64, **recipe), 1))
+    assert result.metrics[-1].lr == pytest.approx(0.01 * 4e-6)

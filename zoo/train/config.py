@@ -117,8 +117,9 @@ class CheckpointEvery:
 
 @dataclass(frozen=True)
 class EpochMetrics:
-    """One row of metrics.csv. Accuracies are fractions in [0, 1]; lr is the
-    learning rate at the end of the epoch; seconds is the epoch's training time."""
+    """One row of metrics.csv. Accuracies are fractions in [0, 1]; lr is the learning
+    rate of the epoch's last step (after it the schedule has moved on: past the last
+    step of a run it would even climb again); seconds is the epoch's training time."""
 
     epoch: int
     train_loss: float

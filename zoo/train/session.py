@@ -227,6 +227,7 @@ class Session:
         every = max(1, self.batches // PROGRESS_UPDATES)
         stepped = r.schedule != "constant"  # a constant schedule's step only costs time
         t0 = time.perf_counter()
+        last_lr = current_lr(opt)  # the lr the epoch's last step used: the schedule moves past it after
         model.train()
         for i, x, y, aug in iterate(self.data.train, order, params, r.batch_size, self.batches, start,
                                     self.device, self.on_device):
@@ -238,6 +239,8 @@ class Session:
             if self.average is not None:
                 self.average.update_parameters(model)
             if stepped:
+                if i + 1 == self.batches:
+                    last_lr = current_lr(opt)
                 sched.step()
             acc.add(loss.detach(), logits.detach(), y)
             done = i + 1
@@ -262,7 +265,7 @@ class Session:
         if not math.isfinite(test.loss):  # the last steps can break the weights after the last loss was fine
             raise self._diverged(f"the test loss after epoch {epoch} became {test.loss}")
         seconds = acc.seconds + time.perf_counter() - t0
-        m = EpochMetrics(epoch, train_loss, train_acc, test.loss, test.accuracy, current_lr(opt), seconds)
+        m = EpochMetrics(epoch, train_loss, train_acc, test.loss, test.accuracy, last_lr, seconds)
         self.metrics.append(m)
         self.batch_done = 0
         if self.world.main:
