@@ -88,9 +88,10 @@ DIGITS = zoo.Transforms(mean=MNIST_MEAN, std=MNIST_STD)
 #   so that short runs are not averaged over their own start: on the bundled sample
 #   (128 steps) it ends at 96.30% as without (67.70% after epoch 1, 57.10% without),
 #   where a plain 0.99 ended at 96.20% after 18.90% at epoch 1. Longer with the average
-#   did not end higher either: 12 epochs with a 1-pixel shift (a plain 0.99), 90% at 6, 91.36%. Nor a
-#   slower average: the warm-up keeps the decay at (1+n)/(10+n), below 0.99, for the
-#   first 890 steps (~4 epochs), and 0.998 ended at 91.23% (10 epochs: 91.29%, 90% at 5).
+#   did not end higher either: 12 epochs with a 1-pixel shift (a plain 0.99), 90% at 6,
+#   91.36%. Nor a slower average: the warm-up keeps the decay at (1+n)/(10+n), below
+#   0.99, for the first 890 steps (~4 epochs), and 0.998 ended at 91.23% (10 epochs:
+#   91.29%, 90% at 5).
 LENET5_RECIPE = zoo.Recipe(epochs=8, batch_size=256, optimizer="adamw", lr=1e-2, weight_decay=5e-4,
                            schedule="onecycle", warmup_fraction=0.2, init="default", label_smoothing=0.1,
                            ema=0.99)
