@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 import zoo
+from zoo.cores import usable_cores
 from zoo.train import BatchProgress, EpochStarted, TrainConfig, train
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -131,7 +132,7 @@ def zoo_run(name: str, dataset: str, data_dir: Path | None, epochs: int, batch_s
             marks[e.epoch].append(time.perf_counter())
 
     config = TrainConfig(name, epochs=epochs, batch_size=batch_size, optimizer="adam", lr=1e-3, schedule="constant",
-                         init="default", weight_decay=0.0, label_smoothing=0.0, seed=seed, dataset=dataset,
+                         init="default", weight_decay=0.0, label_smoothing=0.0, ema=0.0, seed=seed, dataset=dataset,
                          data_dir=data_dir, offline=True, out=out, force=True, handle_sigint=False,
                          augment=augment, threads=threads)
     result = train(config, on_event)
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fashion = FASHION.is_dir() and not args.sample
     dataset, source = ("fashion-mnist", FASHION) if fashion else ("mnist-sample", SAMPLE)
-    threads = args.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    threads = args.threads or usable_cores()
     torch.set_num_threads(threads)  # the same for both loops
     rows = []
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:

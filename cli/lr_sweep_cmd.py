@@ -28,6 +28,8 @@ def lr_sweep(
                                                       "last step's lr as a fraction of each lr (default: recipe)."),
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (default: recipe)."),
     label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="0 to <1 (default: recipe)."),
+    ema: Optional[float] = typer.Option(None, "--ema", help="Decay of the weight average evaluated, 0 to <1; "
+                                        "0: off (default: recipe)."),
     init: Optional[str] = typer.Option(None, "--init", help="default, kaiming, xavier or normal (default: recipe)."),
     init_std: Optional[float] = typer.Option(None, "--init-std", help="Standard deviation of --init normal."),
     normalize: Optional[str] = typer.Option(None, "--normalize", help="default, unit (0..1) or none (raw 0-255)."),
@@ -61,7 +63,7 @@ def lr_sweep(
     options = dict(limit=limit, batch_size=batch_size, optimizer=optimizer, schedule=schedule, seed=seed,
                    data_dir=data_dir, offline=offline, device=device, momentum=momentum, nesterov=nesterov,
                    warmup_fraction=warmup_fraction, final_lr_fraction=final_lr_fraction,
-                   weight_decay=weight_decay, label_smoothing=label_smoothing, init=init, init_std=init_std,
+                   weight_decay=weight_decay, label_smoothing=label_smoothing, ema=ema, init=init, init_std=init_std,
                    normalize=normalize, model_args=model_arg, recipe=recipe, augment=augment, dataset=dataset,
                    holdout=holdout, skip_bad=skip_bad, threads=threads)
     runs = run_sweep(spec.name, values, epochs, folder, on_event=SweepDisplay(), **options)

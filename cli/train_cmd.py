@@ -225,7 +225,8 @@ def train(
     final_lr_fraction: Optional[float] = typer.Option(None, "--final-lr-fraction", help="onecycle, cosine: the last "
                                                       "step's lr as a fraction of --lr (default: recipe)."),
     ema: Optional[float] = typer.Option(None, "--ema", min=0.0, max=1.0, help="Decay of a moving average of the "
-                                        "weights, which is what is evaluated and saved; 0 turns it off (default: recipe)."),
+                                        "weights, 0 to <1, which is what is evaluated and saved; 0 turns it off "
+                                        "(default: recipe)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**63 - 1, help="Random seed (default 0); with the same seed and "
                                         "--threads a CPU run repeats bit for bit."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's), or a folder "

@@ -171,8 +171,8 @@ def test_sharded_evaluation_counts_every_image_once_and_one_run_folder(tmp_path,
     fake_dists.add("bn-toy", "bn_toy", BN_MODEL)
     work = tmp_path / "work"
     work.mkdir()
-    result = nproc_run("bntoy", "--limit", "301", "--batch-size", "16", "--epochs", "2",
-                       "--offline", "--nproc", "2", "--out", "run", cwd=work)
+    result = nproc_run("bntoy", "--limit", "301", "--batch-size", "16", "--epochs", "2", "--ema", "0.5",
+                       "--offline", "--nproc", "2", "--out", "run", cwd=work)  # the average's statistics too
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in work.iterdir()) == ["run"]  # one run folder, nothing else
     folder = work / "run"

@@ -157,3 +157,13 @@ def test_starting_over_removes_the_old_runs_card_but_never_the_users_readme(tmp_
     os.mkfifo(tmp_path / "pipe" / "README.md")  # opening it to read would wait for a writer forever
     clear_run(tmp_path / "pipe")
     assert (tmp_path / "pipe" / "README.md").exists()
+
+
+def test_the_reproduce_command_of_a_run_from_before_ema_turns_the_average_off():
+    from zoo.model_card import reproduce_command
+
+    old = {"model": "lenet5", "dataset": "mnist", "seed": 0,
+           "hyperparameters": {"epochs": 8, "batch_size": 256, "lr": 0.01, "label_smoothing": 0.1}}
+    assert "--ema 0.0" in reproduce_command(old, "runs/lenet5").split(" --out")[0]  # today's recipe averages
+    new = dict(old, hyperparameters=dict(old["hyperparameters"], ema=0.99))
+    assert "--ema 0.99" in reproduce_command(new, "runs/lenet5")

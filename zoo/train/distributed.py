@@ -36,6 +36,11 @@ class RankStopped(ZooError):
     exit_code = 3
 
 
+class RankLost(RankStopped):
+    """This process stops because the run lost another one (killed, hung): nobody may be
+    left to report, so it does not wait for a reporter (see linger)."""
+
+
 QUIET_EXIT = RankStopped.exit_code
 
 # How long a process that stops quietly waits for the one that reports (see linger).

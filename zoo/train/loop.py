@@ -31,7 +31,7 @@ from .events import Callback, Notice
 from .launch import LAUNCH_ENV
 from .session import Session, StopFlag
 from .settings import RunSettings, settle
-from .threads import usable_cores
+from ..cores import usable_cores
 
 
 def train(config: TrainConfig, on_event: Callback | None = None) -> TrainResult:
@@ -80,6 +80,7 @@ def _train_rank(config: TrainConfig, on_event: Callback | None, world: dist.Worl
         (device, backend), bad_device = (torch.device("cpu"), "gloo"), exc
     world = dist.join(world, device, backend)
     emit = (on_event or _ignore) if world.main else _ignore
+    stop = None
     try:
         with contextlib.ExitStack() as held, stop_on_signals(config.handle_sigint) as stop:
             failure, session, wipe = None, None, False
@@ -95,9 +96,13 @@ def _train_rank(config: TrainConfig, on_event: Callback | None, world: dist.Worl
                     raise dist.RankStopped("another process reported the error") from failure
                 raise dist.RankFailed(world, failure) from failure
             return _run_rank(session, world, wipe)
-    except dist.RankStopped:
+    except dist.RankStopped as exc:
         dist.leave()
-        dist.linger()  # the reporting process exits first, so its line and exit code reach the user
+        # Another process is reporting: let it exit first, so that its line and exit code reach
+        # the user (torchrun's SIGTERM, once it has, ends the wait). Not when the run lost a
+        # process, nor when that SIGTERM has already come (taken as a stop request).
+        if not isinstance(exc, dist.RankLost) and not (stop is not None and stop.requested):
+            dist.linger()
         raise
     finally:
         dist.leave()
@@ -158,7 +163,7 @@ def _run_rank(session: Session, world: dist.World, wipe: bool) -> TrainResult:
         if not dist.is_collective_failure(exc):
             raise dist.RankFailed(world, exc) from exc
         if not world.main or os.environ.get(LAUNCH_ENV):  # zoo's launcher names the lost process
-            raise dist.RankStopped("rank 0 reports it") from exc
+            raise dist.RankLost("rank 0 or the launcher reports it") from exc
         kept = f"the last checkpoint ({session.last_checkpoint}) is kept" if session.last_checkpoint else \
             "no checkpoint was written yet"
         raise TrainingError(f"lost contact with another process of the run (it stopped, was killed or ran out "

@@ -90,11 +90,11 @@ def make_average(model: nn.Module, decay: float):
 def _ema_update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor,
                 decay: float) -> None:
     """average <- d * average + (1 - d) * weights, with the decay warmed up as in
-    TensorFlow's ExponentialMovingAverage (num_updates) and timm's ModelEmaV3:
-    d = min(decay, (1 + n) / (10 + n)). Without it a short run (128 steps on the bundled
+    TensorFlow's ExponentialMovingAverage (num_updates): d = min(decay, (1 + n) / (10 + n)). Without it a short run (128 steps on the bundled
     sample) would average over most of its own training and end below its last weights."""
     if averaged and averaged[0].is_floating_point():  # torch groups the tensors by dtype: all or none
-        # on the weights' device (no host sync per step on a GPU), in float32 whatever their precision
+        # n arrives on the weights' device (AveragedModel copies its CPU step count there for
+        # every update: on a GPU a small copy that waits for the step); d is worked out there
         n = num_averaged.to(averaged[0].device, torch.float32)
         d = torch.clamp((1 + n) / (10 + n), max=decay)
         torch._foreach_mul_(averaged, d)

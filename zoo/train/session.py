@@ -227,7 +227,7 @@ class Session:
         every = max(1, self.batches // PROGRESS_UPDATES)
         stepped = r.schedule != "constant"  # a constant schedule's step only costs time
         t0 = time.perf_counter()
-        last_lr = current_lr(opt)  # the lr the epoch's last step used: the schedule moves past it after
+        step_lr = current_lr(opt)  # the lr the latest step used (after it the schedule has moved on)
         model.train()
         for i, x, y, aug in iterate(self.data.train, order, params, r.batch_size, self.batches, start,
                                     self.device, self.on_device):
@@ -239,16 +239,15 @@ class Session:
             if self.average is not None:
                 self.average.update_parameters(model)
             if stepped:
-                if i + 1 == self.batches:
-                    last_lr = current_lr(opt)
+                step_lr = current_lr(opt)
                 sched.step()
             acc.add(loss.detach(), logits.detach(), y)
             done = i + 1
             read = done % every == 0 or done == self.batches
             if read:
-                self._progress(epoch, done, acc, t0)
+                self._progress(epoch, done, acc, t0, step_lr)
             if self.batch_log is not None and self.batch_log.due(done):
-                self._log_batches(epoch, done, acc)
+                self._log_batches(epoch, done, acc, step_lr)
             if self._stop_agreed(read) and done < self.batches:
                 if self.batch_log is not None:
                     self.batch_log.flush()
@@ -265,7 +264,7 @@ class Session:
         if not math.isfinite(test.loss):  # the last steps can break the weights after the last loss was fine
             raise self._diverged(f"the test loss after epoch {epoch} became {test.loss}")
         seconds = acc.seconds + time.perf_counter() - t0
-        m = EpochMetrics(epoch, train_loss, train_acc, test.loss, test.accuracy, last_lr, seconds)
+        m = EpochMetrics(epoch, train_loss, train_acc, test.loss, test.accuracy, step_lr, seconds)
         self.metrics.append(m)
         self.batch_done = 0
         if self.world.main:
@@ -282,16 +281,16 @@ class Session:
         self.emit(EpochEnded(m, r.epochs, path))
         return True
 
-    def _progress(self, epoch: int, done: int, acc: "Accumulators", t0: float) -> None:
+    def _progress(self, epoch: int, done: int, acc: "Accumulators", t0: float, lr: float) -> None:
         loss, accuracy = self._check_finite(epoch, done, acc)  # the one host read of this stretch
         elapsed = max(time.perf_counter() - t0, 1e-9)
         samples = min(done * self.recipe.batch_size * self.world.size, len(self.data.train))
         self.emit(BatchProgress(epoch, done, self.batches, samples, loss, accuracy,
-                                acc.session_samples * self.world.size / elapsed, current_lr(self.optimizer)))
+                                acc.session_samples * self.world.size / elapsed, lr))
 
-    def _log_batches(self, epoch: int, done: int, acc: "Accumulators") -> None:
+    def _log_batches(self, epoch: int, done: int, acc: "Accumulators", lr: float) -> None:
         self._check_finite(epoch, done, acc)
-        row = self.batch_log.add(epoch, done, *acc.totals(), current_lr(self.optimizer))
+        row = self.batch_log.add(epoch, done, *acc.totals(), lr)
         if row is not None:
             self.emit(BatchLogged(row, self.batches))
 

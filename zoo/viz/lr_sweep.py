@@ -35,7 +35,8 @@ def _changed_settings(h: dict, options: dict, recipe, augments: bool) -> list[st
     changed = []
     names = {"momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight decay",
              "label_smoothing": "label smoothing", "init": "init", "init_std": "init std",
-             "warmup_fraction": "warm-up fraction", "final_lr_fraction": "final lr fraction"}
+             "warmup_fraction": "warm-up fraction", "final_lr_fraction": "final lr fraction",
+             "ema": "weight average"}
     for key, label in names.items():
         if recipe is not None and key in h and h[key] != getattr(recipe, key, h[key]) and _acts(key, h):
             value = h[key]
