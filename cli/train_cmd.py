@@ -352,8 +352,6 @@ def launch_command(world) -> str:
     return shlex.join(["zoo", *sys.argv[1:]])
 
 
-
-
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -363,7 +361,7 @@ def _processes(world) -> int | str | None:
     their number (`--nproc N`, zoo's launcher) or "torchrun"."""
     import os
 
-    if world is None or not world.many:
+    if not world.many:
         return None
     from zoo.train.launch import LAUNCH_ENV
 

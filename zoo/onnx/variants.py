@@ -31,12 +31,14 @@ def dataset_for(spec: ModelSpec, weights: Weights, chosen: str | None) -> str:
     return weights.test_dataset(spec, chosen)
 
 
-def calibration_input(spec: ModelSpec, weights: Weights, q: QuantizeOptions, raw: bool, data_dir=None):
-    """(model inputs, variant, count) for int8 calibration; (None, None, 0) for fp16."""
+def calibration_input(spec: ModelSpec, weights: Weights, q: QuantizeOptions, raw: bool, data_dir=None,
+                      run_info: dict | None = None):
+    """(model inputs, variant, count) for int8 calibration; (None, None, 0) for fp16.
+    `run_info`: the run.json beside the weights (run_info_for), for its hold-out."""
     if q.precision != "int8":
         return None, None, 0
     images, data = calibration_images(spec, dataset_for(spec, weights, q.dataset), q.calibration, q.seed, data_dir,
-                                      run_info_for(spec, weights.path))
+                                      run_info)
     return model_input(spec, images, raw).numpy(), data.variant, len(images)
 
 
@@ -54,8 +56,10 @@ def convert(spec: ModelSpec, weights: Weights, proto, q: QuantizeOptions, calibr
 
 
 def accuracy_report(spec: ModelSpec, weights: Weights, module, proto, facts: ExportFacts | None, where: str,
-                    q: QuantizeOptions, provider: str = "auto", data_dir=None) -> tuple[VerifyReport, Accuracy | None]:
-    """PyTorch vs the file on the test split: identity checks, then accuracy and agreement."""
+                    q: QuantizeOptions, provider: str = "auto", data_dir=None,
+                    run_info: dict | None = None) -> tuple[VerifyReport, Accuracy | None]:
+    """PyTorch vs the file on the test split: identity checks, then accuracy and agreement.
+    `run_info`: the run.json beside the weights (run_info_for), for its hold-out."""
     from .pipeline import input_signature
 
     raw, static = input_signature(proto)
@@ -67,8 +71,8 @@ def accuracy_report(spec: ModelSpec, weights: Weights, module, proto, facts: Exp
     report.notes += notes
     if not found[-1].ok:
         return report, None
-    images, labels, variant = test_images(spec, dataset_for(spec, weights, q.dataset), data_dir, q.verify_samples,
-                                          run_info=run_info_for(spec, weights.path))
+    dataset = dataset_for(spec, weights, q.dataset)
+    images, labels, variant = test_images(spec, dataset, data_dir, q.verify_samples, run_info=run_info)
     if static:  # a static batch runs whole batches only
         keep = len(labels) - len(labels) % static
         if keep == 0:
@@ -76,9 +80,8 @@ def accuracy_report(spec: ModelSpec, weights: Weights, module, proto, facts: Exp
         images, labels = images[:keep], labels[:keep]
     acc = measure(spec, module, session, images, labels, variant, raw, chunk=static or 256)
     report.checks += checks(acc, q.max_drop, q.min_agreement)
-    if variant != dataset_for(spec, weights, q.dataset):
-        report.notes.append(f"measured on '{variant}': the full '{dataset_for(spec, weights, q.dataset)}' "
-                            "is not on this machine")
+    if variant != dataset:
+        report.notes.append(f"measured on '{variant}': the full '{dataset}' is not on this machine")
     return report, acc
 
 
@@ -91,7 +94,8 @@ def export_quantized(spec: ModelSpec, weights: Weights, q: QuantizeOptions, *, o
     options = options or ex.ExportOptions()
     path = Path(out)
     check_target(path, force)
-    calibration = calibration_input(spec, weights, q, options.raw_input, data_dir)  # missing data fails fast
+    run_info = run_info_for(spec, weights.path)  # read once: calibration and verification both need it
+    calibration = calibration_input(spec, weights, q, options.raw_input, data_dir, run_info)  # missing data fails fast
     start = time.perf_counter()
     fp32, module = ex.build(spec, weights, options)
     converted, facts = convert(spec, weights, fp32, q, calibration)
@@ -99,7 +103,8 @@ def export_quantized(spec: ModelSpec, weights: Weights, q: QuantizeOptions, *, o
     report.precision = q.precision
     if verify:
         report.verification, acc = accuracy_report(spec, weights, module, converted, facts,
-                                                   f"the {q.precision} export of {spec.name}", q, provider, data_dir)
+                                                   f"the {q.precision} export of {spec.name}", q, provider, data_dir,
+                                                   run_info)
         facts.verification = report.verification.record() | {"kind": "accuracy"}
         if acc is not None:
             facts.accuracy = acc.record(q.max_drop, q.min_agreement, report.verification.providers)
@@ -120,7 +125,8 @@ def verify_quantized(spec: ModelSpec, weights: Weights, path: str | Path, proto,
 
     facts = facts_of(proto, str(path))
     module = ex.inference_module(spec, weights.model, input_signature(proto)[0])
-    report, acc = accuracy_report(spec, weights, module, proto, facts, str(path), q, provider, data_dir)
+    report, acc = accuracy_report(spec, weights, module, proto, facts, str(path), q, provider, data_dir,
+                                  run_info_for(spec, weights.path))
     recorded = (facts.accuracy if facts else {}) or {}
     if acc is not None and isinstance(recorded.get("onnx"), (int, float)) and recorded.get("samples") == acc.samples \
             and recorded.get("dataset") == acc.dataset and abs(recorded["onnx"] - acc.onnx) > 0.005:

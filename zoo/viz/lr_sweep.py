@@ -40,7 +40,7 @@ def _changed_settings(h: dict, options: dict, recipe, augments: bool) -> list[st
     for key, label in names.items():
         if recipe is not None and key in h and h[key] != getattr(recipe, key, h[key]) and _acts(key, h):
             value = h[key]
-            changed.append(f"{label} {value:g}" if isinstance(value, float) and not isinstance(value, bool)
+            changed.append(f"{label} {value:g}" if isinstance(value, float)
                            else label if value is True else f"no {label}" if value is False else f"{label} {value}")
     if options.get("normalize", "default") != "default":
         changed.append({"none": "raw 0-255 inputs", "unit": "inputs scaled to 0..1"}[options["normalize"]])
