@@ -89,6 +89,19 @@ def test_a_test_set_of_another_image_shape_is_named(trained, scratch, cmd):
     assert not (scratch / "runs").exists()  # no grid, no feature maps written
 
 
+@pytest.mark.parametrize("cmd", ["train", "export"])
+def test_training_or_calibrating_on_another_image_shape_is_named(trained, scratch, cmd):
+    from test_data import write_cifar
+
+    write_cifar(scratch / "cifar10", binary=True, n=4)
+    args = (["train", "lenet5", "--epochs", "1", "--out", "run"] if cmd == "train" else
+            ["export", "lenet5", "--onnx", "--quantize", "int8", "--weights", weights(trained)])
+    result = zoo(scratch, *args, "--dataset", "cifar10", "--data-dir", str(scratch))
+    one_error(result, 1, "'cifar10' has 3x32x32 images but 'lenet5' takes 1x28x28", "--dataset")
+    assert not (scratch / "run" / "model.safetensors").exists()
+    assert not list(scratch.glob("exported/*.onnx"))
+
+
 def test_lr_sweep_out_inside_a_file(scratch):
     result = zoo(scratch, "lr-sweep", "lenet5", "--lrs", "0.1", "--epochs", "1", "--limit", "256", "--out", "notes.txt")
     one_error(result, 1, "notes.txt is a file")

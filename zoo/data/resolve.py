@@ -54,6 +54,15 @@ class LoadedDataset:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def check_fits(self, model: str, input_shape) -> LoadedDataset:
+        """self, if its images have the model's input shape (C, H, W); else one line saying so.
+        A folder of images is resized to fit when read, a registered dataset is as it is."""
+        got, want = tuple(self.images.shape[1:]), tuple(input_shape)
+        if got != want:
+            raise DataError(f"dataset '{self.name}' has {'x'.join(map(str, got))} images but '{model}' takes "
+                            f"{'x'.join(map(str, want))}: pick a dataset of that shape with --dataset")
+        return self
+
 
 def data_root(data_dir: str | Path | None = None) -> Path:
     """--data-dir, else $ZOO_DATA_DIR, else the XDG cache folder."""

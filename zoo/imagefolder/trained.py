@@ -54,18 +54,6 @@ def _weights_metadata(path: str | Path) -> dict[str, str]:
         return {}
 
 
-def _fitting(test, spec: ModelSpec):
-    """The loaded test split, if its images have the model's input shape (a folder's are
-    resized to it; a registered dataset's are as they are)."""
-    if tuple(test.images.shape[1:]) != tuple(spec.input_shape):
-        from ..errors import DataError
-
-        got, want = "x".join(map(str, test.images.shape[1:])), "x".join(map(str, spec.input_shape))
-        raise DataError(f"dataset '{test.name}' has {got} images but '{spec.name}' takes {want}: "
-                        "pick a dataset of that shape with --dataset")
-    return test
-
-
 def load_test_data(spec: ModelSpec, weights: str | Path, dataset: str | None = None, data_dir=None,
                    offline: bool = False, on_progress=None):
     """The test split to judge trained weights on (see test_dataset_for), as a
@@ -83,7 +71,7 @@ def load_test_data(spec: ModelSpec, weights: str | Path, dataset: str | None = N
             found = trained_on(spec, weights)
             data_dir = Weights(None, str(weights), Path(weights), found.get("dataset"), found.get("dataset_variant"),
                                dataset_source=found.get("dataset_source")).data_dir(name)
-        return _fitting(load_dataset(name, "test", data_dir=data_dir, offline=offline), spec)
+        return load_dataset(name, "test", data_dir=data_dir, offline=offline).check_fits(spec.name, spec.input_shape)
     from .test_split import load_test
 
     return load_test(name, spec, run_info_for(spec, weights), data_root(data_dir), on_progress)

@@ -43,10 +43,10 @@ def test_images(spec, dataset: str, data_dir=None, samples: int | None = None, s
     `run_info`: the run.json of the weights, whose hold-out is the test split of its image folder."""
     import torch
 
-    from .quantize import check_fits, load_split
+    from .quantize import load_split
 
     data = load_split(dataset, "test", data_dir, "verification", spec, run_info)
-    check_fits(spec, data, "test")
+    data.check_fits(spec.name, spec.input_shape)
     images, labels = data.images, data.labels
     if samples is not None and samples < len(labels):
         pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:samples]

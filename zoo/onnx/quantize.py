@@ -105,19 +105,12 @@ def load_split(dataset: str, split: str, data_dir, what: str, spec=None, run_inf
                         f"$ZOO_DATA_DIR, or pass another --dataset ({exc})") from exc
 
 
-def check_fits(spec, data, what: str) -> None:
-    shape = tuple(data.images.shape[1:])
-    if shape != tuple(spec.input_shape):
-        raise DataError(f"the {what} images of '{data.variant}' are {'x'.join(map(str, shape))}, but {spec.name} "
-                        f"takes {'x'.join(map(str, spec.input_shape))}: pick a matching --dataset")
-
-
 def calibration_images(spec, dataset: str, count: int, seed: int, data_dir=None, run_info: dict | None = None):
     """(uint8 images (n, C, H, W), the loaded training split): a seeded random pick of `count`."""
     import torch
 
     data = load_split(dataset, "train", data_dir, "calibration", spec, run_info)
-    check_fits(spec, data, "training")
+    data.check_fits(spec.name, spec.input_shape)
     if len(data) == 0:
         raise DataError(f"no calibration data: the training split of '{data.variant}' is empty")
     pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:count]

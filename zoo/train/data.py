@@ -57,11 +57,7 @@ def load_run_data(spec: ModelSpec, dataset: str, data_dir: str | Path | None, of
 
     train = load_dataset(dataset, "train", data_dir=data_dir, offline=offline)
     test = load_dataset(dataset, "test", data_dir=data_dir, offline=offline)
-    shape = tuple(train.images.shape[1:])
-    if shape != tuple(spec.input_shape):
-        want = "x".join(map(str, spec.input_shape))
-        raise DataError(f"dataset '{dataset}' has {'x'.join(map(str, shape))} images but model '{spec.name}' "
-                        f"takes {want}: pick a dataset of that shape with --dataset")
+    train.check_fits(spec.name, spec.input_shape)
     if len(train.class_names) != spec.num_classes:
         raise DataError(f"dataset '{dataset}' has {len(train.class_names)} classes but model '{spec.name}' "
                         f"predicts {spec.num_classes}")
