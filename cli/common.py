@@ -93,12 +93,12 @@ def run_spec(name: str, weights=None, out=None, untrained: bool = False):
     spec = registry().get_spec(name)
     if untrained:
         return spec
-    from zoo.imagefolder.trained import spec_for_weights as fitted_to_folder
+    from zoo.imagefolder.trained import fitted_for_weights
     from zoo.runs import weights_path
     from zoo.variants import spec_for_weights
 
     path = weights_path(spec.name, weights, out)
-    return fitted_to_folder(spec_for_weights(spec, path), path)
+    return fitted_for_weights(spec_for_weights(spec, path), path)
 
 
 def duration(seconds: float) -> str:

@@ -165,18 +165,26 @@ def recorded_options(metadata: Mapping[str, str] | None) -> tuple[str, dict[str,
             args if isinstance(args, dict) else {})
 
 
-def spec_for_weights(spec: ModelSpec, weights: str | Path) -> ModelSpec:
-    """The spec as the run that wrote `weights` trained it (see with_options); the spec
-    itself when the file is absent (the caller reports that) or records no options."""
-    path = Path(weights)
+def weights_metadata(path: str | Path) -> dict[str, str]:
+    """The header metadata of a safetensors weights file; empty when it is absent or
+    cannot be read (load_trained then says so in one line)."""
+    path = Path(path)
     if not path.is_file():
-        return spec
+        return {}
     try:
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata()
-    except Exception:  # unreadable: load_trained says so in one line
+            return dict(f.metadata() or {})
+    except Exception:  # safetensors raises its own errors, OSError, ValueError
+        return {}
+
+
+def spec_for_weights(spec: ModelSpec, weights: str | Path) -> ModelSpec:
+    """The spec as the run that wrote `weights` trained it (see with_options); the spec
+    itself when the file is absent or unreadable (the caller reports that) or records no options."""
+    metadata = weights_metadata(weights)
+    if not metadata:
         return spec
     normalize, args = recorded_options(metadata)
     return with_options(spec, normalize, args)

@@ -10,7 +10,7 @@ from ..runs import Weights, read_run_info, test_dataset_for, trained_on
 from ..spec import ModelSpec
 
 
-def spec_for_weights(spec: ModelSpec, weights: str | Path) -> ModelSpec:
+def fitted_for_weights(spec: ModelSpec, weights: str | Path) -> ModelSpec:
     """The spec as the weights at `weights` were trained: for a run on a folder of images,
     fitted to its classes and normalisation (zoo.imagefolder.adapt), from the run.json beside
     the weights or, for weights copied on their own, from their safetensors metadata."""
@@ -19,8 +19,11 @@ def spec_for_weights(spec: ModelSpec, weights: str | Path) -> ModelSpec:
     info = run_info_for(spec, weights)
     if info is not None and "fitted" in info:
         return fitted_from(spec, info["fitted"]) or spec
-    record = _weights_metadata(weights).get("zoo.fitted")
-    if record is None or _weights_metadata(weights).get("model") != spec.name:
+    from ..variants import weights_metadata
+
+    metadata = weights_metadata(weights)
+    record = metadata.get("zoo.fitted")
+    if record is None or metadata.get("model") != spec.name:
         return spec
     try:
         return fitted_from(spec, json.loads(record)) or spec
@@ -40,26 +43,12 @@ def run_info_for(spec: ModelSpec, weights: str | Path | None) -> dict | None:
     return info if isinstance(info, dict) and info.get("model") == spec.name else None
 
 
-def _weights_metadata(path: str | Path) -> dict[str, str]:
-    """The header metadata of a safetensors file; empty when it cannot be read."""
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            return dict(fh.metadata() or {})
-    except (SafetensorError, OSError, ValueError):
-        return {}
-
-
 def load_test_data(spec: ModelSpec, weights: str | Path, dataset: str | None = None, data_dir=None,
                    offline: bool = False, on_progress=None):
     """The test split to judge trained weights on (see test_dataset_for), as a
     zoo.data.resolve.LoadedDataset: a registered dataset, or a folder of images (its
     test/ folder, or the very hold-out the run was trained without). `spec` must be
-    the fitted one (spec_for_weights) so that a folder's labels follow its classes."""
+    the fitted one (fitted_for_weights) so that a folder's labels follow its classes."""
     from ..data.resolve import data_root, load_dataset
     from . import is_folder_dataset
 
