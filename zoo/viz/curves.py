@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import CheckpointError
 from .. import safeio
 from ..runs import BATCH_COLUMNS, BATCHES_FILE, CURVES_FILE, METRICS_COLUMNS, METRICS_FILE, read_run_info
-from ._figure import new_figure, save_png, styled
+from ._figure import new_figure, percent_axis, save_png, styled
 
 TRAIN_COLOR, TEST_COLOR = "tab:blue", "tab:orange"
 
@@ -120,7 +120,7 @@ def plot_curves(m: Metrics, path: str | Path, title: str, train_label: str = "tr
     """Three panels: loss (train/test), accuracy (train/test), learning rate. With
     `batches` (--log-every N) the training curves are drawn every N batches, so even a
     one-epoch run shows how it learned; test points stay per epoch."""
-    from matplotlib.ticker import FuncFormatter, PercentFormatter
+    from matplotlib.ticker import FuncFormatter
 
     many = len(m) > 25
     show_lr = _has_data(m.lr)
@@ -151,7 +151,7 @@ def plot_curves(m: Metrics, path: str | Path, title: str, train_label: str = "tr
         acc_ax.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
         _widen(acc_ax, 5.0, 0.0, 100.0)  # at least 5 points tall: flat 10% reads "10%", not "10% 10% 10%"
         _widen(loss_ax, 0.1, 0.0, None)
-        acc_ax.yaxis.set_major_formatter(PercentFormatter(decimals=0 if _span(acc_ax) >= 5 else 1))
+        percent_axis(acc_ax)
         for ax in (loss_ax, acc_ax):
             ax.legend(loc="best", fontsize=10)
         if show_lr:
@@ -170,11 +170,6 @@ def plot_curves(m: Metrics, path: str | Path, title: str, train_label: str = "tr
             _epoch_axis(ax, last)
         fig.suptitle(title, fontsize=14, fontweight="bold")
         return save_png(fig, path)
-
-
-def _span(ax) -> float:
-    low, high = ax.get_ylim()
-    return high - low
 
 
 def _widen(ax, minimum: float, floor: float | None, ceiling: float | None) -> None:
