@@ -277,6 +277,23 @@ def test_an_error_common_to_all_processes_is_reported_once(tmp_path):
 
 
 @pytest.mark.timeout(240)
+def test_a_folder_only_rank_0_refuses_stops_every_process_with_its_line(tmp_path):
+    """Rank 0 alone applies the run-folder rule: the others must not wait for it in DDP's
+    set-up (they did, until gloo's 120 s timeout, and the reason was never said)."""
+    folder = tmp_path / "run"
+    args = ("lenet5", "--limit", "256", "--batch-size", "64", "--epochs", "1", "--threads", "1", "--offline",
+            "--out", folder)  # 2 batches per process: nothing but the folder is wrong
+    first = nproc_run(*args)
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    result = nproc_run(*args, "--nproc", "2")
+    assert result.returncode == 2, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "already holds a run" in lines[0], result.stderr
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.timeout(240)
 def test_a_checkpoint_with_damaged_per_process_rng_states_is_one_line(tmp_path):
     from safetensors import safe_open
     from safetensors.torch import save_file

@@ -122,7 +122,7 @@ class Session:
             self._resume_world(meta, saved[1])
         elif config.init_from is not None:
             self.init_from = str(init_from(self.model, spec, config.init_from))
-        self.net = dist.wrap(world, self.model, device)  # what the training step calls
+        self.net = self.model  # what the training step calls: wrapped for several processes in run()
 
     def _resume_world(self, meta: dict, tensors: dict) -> None:
         """Same number of processes: each continues with its own saved RNG. Another number:
@@ -166,6 +166,10 @@ class Session:
         The session's thread count and RNG state hold while it runs; the caller's are restored after."""
         with _own_rng(self.device), _own_threads(self.threads):
             dist.set_rng_state(self.world, self.rng, self.device)
+            # DistributedDataParallel's construction is a collective (rank 0's parameters go to all):
+            # not in __init__, where a process that failed to build its session (rank 0 alone checks
+            # the run folder) would leave the others waiting in it until the timeout
+            self.net = dist.wrap(self.world, self.model, self.device)
             return self._run(wipe)
 
     def _run(self, wipe: bool) -> TrainResult:
