@@ -116,6 +116,8 @@ def test_links_that_leave_the_folder_are_not_followed(folder, tmp_path):
     ("empty class", "has no images"),
     ("no classes", "has no class folders"),
     ("test class unknown", "classes the training split lacks: zebra"),
+    ("classes beside test", "mixes two layouts: test/ holds class folders (bright, dark)"),
+    ("a stray folder beside train", "mixes two layouts: train/ holds class folders (bright, dark, stripes)"),
 ])
 def test_bad_folders_are_one_clear_error(tmp_path, case, needle):
     root = tmp_path / "data"
@@ -130,6 +132,13 @@ def test_bad_folders_are_one_clear_error(tmp_path, case, needle):
     elif case == "test class unknown":
         make_folder(root / "train", per_class=2)
         make_folder(root / "test", per_class=1, classes=("bright", "zebra"))
+    elif case == "classes beside test":
+        make_folder(root, per_class=2)
+        make_folder(root / "test", per_class=1, classes=("bright", "dark"))
+    elif case == "a stray folder beside train":
+        make_folder(root / "train", per_class=2)
+        make_folder(root / "test", per_class=1)
+        make_folder(root / "notes", per_class=1, classes=("drafts",))
     with pytest.raises(DataError) as info:
         find_layout(root)
     assert needle in str(info.value) and "\n" not in str(info.value)
@@ -246,6 +255,12 @@ def test_class_names_follow_the_run_from_training_through_export_to_predict(fold
         assert all({t["class"] for t in top} <= set(CLASSES) for top in tops)
     assert [p["top"][0]["class"] for p in answer["predictions"]] == \
            [p["top"][0]["class"] for p in torch_answer["predictions"]]
+
+
+def test_a_class_named_like_a_split_is_still_a_class(tmp_path):
+    root = make_folder(tmp_path / "vehicles", per_class=2, classes=("bus", "car", "train"))
+    make_folder(root / "train", per_class=1, classes=("steam",))  # its own sub-folder, named like no class
+    assert find_layout(root).train.classes == ("bus", "car", "train")
 
 
 def test_train_and_test_folders_are_the_splits(tmp_path):

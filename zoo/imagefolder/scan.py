@@ -74,7 +74,24 @@ def find_layout(path: str | Path) -> Layout:
             return Layout(root, train, None)
         test = list_split(root / tests[0], root, train.classes)
         return Layout(root, train, test, tests[0])
+    _refuse_mixed_layout(root, subdirs)
     return Layout(root, list_split(root, root), None)
+
+
+def _refuse_mixed_layout(root: Path, subdirs: set[str]) -> None:
+    """A train/, test/ or val/ folder whose own sub-folders are named like other folders
+    there is the two layouts mixed (say boot/ and sandal/ beside test/boot/), not a class:
+    trained as one, it would be a class of every kind of image. A real class named "train"
+    (a dataset of vehicles) has no such sub-folders."""
+    splits = [s for s in ("train", *TEST_FOLDERS) if s in subdirs]
+    inner = {s: set(_subfolders(root / s, root)) for s in splits}
+    for split in splits:
+        elsewhere = (subdirs - {split}).union(*(inner[t] for t in splits if t != split))
+        shared = sorted(inner[split] & elsewhere)
+        if shared:
+            raise DataError(f"{root} mixes two layouts: {split}/ holds class folders ({', '.join(shared[:3])}) named "
+                            f"like other folders there; keep the classes either in {root}/CLASS/ or in "
+                            f"{root}/train/CLASS/ with the test images in {root}/test/CLASS/")
 
 
 def list_split(folder: Path, root: Path, train_classes: tuple[str, ...] | None = None) -> Listing:
