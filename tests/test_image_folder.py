@@ -238,6 +238,8 @@ def test_class_names_follow_the_run_from_training_through_export_to_predict(fold
     props = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
     assert json.loads(props["zoo.class_names"]) == list(CLASSES)
     assert json.loads(props["zoo.preprocessing"])["mean"] == info["fitted"]["mean"]
+    checks = json.loads(props["zoo.verification"])["checks"]  # compared on the run's own test images only
+    assert any(c.endswith(f"test images, {record['test_images']}") for c in checks), checks
 
     int8 = tmp_path / "shapes.int8.onnx"  # calibrated and checked on the folder's own images, split as the run split them
     invoke("export", "lenet5", "--weights", weights, "--quantize", "int8", "--out", int8, "--max-drop", "100",

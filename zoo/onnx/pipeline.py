@@ -90,17 +90,18 @@ def variant_paths(name: str, folder: str | Path = EXPORT_ROOT) -> list[tuple[str
 
 
 def build_inputs(spec: ModelSpec, raw: bool, static_batch: int | None, data_dir=None,
-                 real_images: int = REAL_IMAGES, dataset: str | None = None) -> Inputs:
-    """Random batches (seeded) at 1, 2, 7, 64 (or the static batch), then real test images."""
+                 real_images: int = REAL_IMAGES, weights: Weights | None = None) -> Inputs:
+    """Random batches (seeded) at 1, 2, 7, 64 (or the static batch), then real test images
+    of the data `weights` were trained on (per their run.json), else of the spec's dataset."""
     gen = torch.Generator().manual_seed(0)
     inputs = Inputs()
     for b in ((static_batch,) if static_batch else RANDOM_BATCHES):
         inputs.batches.append((f"random, batch {b}", ex.example_input(spec, b, raw, gen), False))
     if static_batch:
         inputs.notes.append(f"static batch {static_batch}: only that batch size was tested")
-    dataset = dataset or spec.dataset  # the data the weights were trained on, when known
+    dataset = (weights.dataset if weights else None) or spec.dataset
     try:
-        data = _test_images(spec, dataset, data_dir)
+        data = _test_images(spec, dataset, data_dir, weights)
     except ZooError as exc:
         text = str(exc)
         why = (f"dataset '{dataset}' is not on this machine and verification never downloads; "
@@ -125,16 +126,19 @@ def build_inputs(spec: ModelSpec, raw: bool, static_batch: int | None, data_dir=
     return inputs
 
 
-def _test_images(spec: ModelSpec, dataset: str, data_dir):
-    """Test images of a registered dataset (never downloaded) or of a folder of images."""
+def _test_images(spec: ModelSpec, dataset: str, data_dir, weights: Weights | None):
+    """Test images of a registered dataset (never downloaded) or of a folder of images: for
+    the folder the weights were trained on, the run's own test split (not its training images)."""
     from ..data.resolve import data_root, load_dataset
     from ..imagefolder import is_folder_dataset
 
     if not is_folder_dataset(dataset):
         return load_dataset(dataset, "test", data_dir=data_dir, offline=True)
     from ..imagefolder.test_split import load_test
+    from ..imagefolder.trained import run_info_for
 
-    return load_test(dataset, spec, None, data_root(data_dir))
+    run_info = run_info_for(spec, weights.path) if weights is not None else None
+    return load_test(dataset, spec, run_info, data_root(data_dir))
 
 
 def input_signature(proto) -> tuple[bool, int | None]:
@@ -165,7 +169,7 @@ def against_torch(spec: ModelSpec, weights: Weights, module, proto, where: str, 
     report.notes += notes
     if not checks[-1].ok:  # the input does not fit: comparing numbers is meaningless
         return report
-    inputs = build_inputs(spec, raw, static, data_dir, dataset=weights.dataset)
+    inputs = build_inputs(spec, raw, static, data_dir, weights=weights)
     report.notes += inputs.notes
     device = "cuda" if session.on_cuda else "cpu"
     module = module.to(device)
@@ -179,10 +183,10 @@ def against_torch(spec: ModelSpec, weights: Weights, module, proto, where: str, 
 
 
 def reference_sets(spec: ModelSpec, module, raw: bool, static_batch: int | None, data_dir=None,
-                   dataset: str | None = None) -> list[VectorSet]:
+                   weights: Weights | None = None) -> list[VectorSet]:
     """Test vectors: PyTorch's outputs on seeded random inputs and a few real images."""
     inputs = build_inputs(spec, raw, static_batch, data_dir, real_images=max(VECTOR_REAL, static_batch or 0),
-                          dataset=dataset)
+                          weights=weights)
     x = ex.example_input(spec, static_batch or VECTOR_BATCH, raw, torch.Generator().manual_seed(1))
     sets = [(f"random, batch {x.shape[0]}", x)]
     if inputs.real is not None:
@@ -198,7 +202,7 @@ def _save_vectors(onnx_path: Path, spec: ModelSpec, weights: Weights, module, pr
                   data_dir=None) -> str:
     folder = vectors_dir(onnx_path)
     raw, static = input_signature(proto)
-    sets = reference_sets(spec, module, raw, static, data_dir, weights.dataset)
+    sets = reference_sets(spec, module, raw, static, data_dir, weights)
     info = {"model": spec.name, "weights_sha256": weights.sha256, "input_dtype": "uint8" if raw else "float32",
             "reference": f"PyTorch {torch.__version__} on cpu", "made_by": made_by, "zoo_version": zoo.__version__}
     write_vectors(folder, sets, info, proto.graph.input[0].name, proto.graph.output[0].name)
