@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from zoo.onnx.defaults import DEFAULT_CALIBRATION, DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, DEFAULT_OPSET
+from zoo.onnx.defaults import DEFAULT_CALIBRATION, DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, DEFAULT_OPSET, \
+    check_tolerance
 
 from .common import PROVIDER_HELP, check_provider, err, escape, fail, out, print_json, run_spec, show_report, status
 from .variants_view import show_quantized
@@ -75,6 +76,7 @@ def export(
     options = ExportOptions(opset=opset, static_batch=static_batch, raw_input=raw_input)  # bad values: one line now
     spec = run_spec(name, weights, untrained=untrained)
     check_provider(provider)
+    check_tolerance(atol, rtol)
     if out_path is not None:  # `--out FILE/x.onnx` fails now, not after the export
         from zoo.fileio import check_folder
 

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from zoo.onnx.defaults import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT
+from zoo.onnx.defaults import DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, check_tolerance
 
 from .common import PROVIDER_HELP, check_provider, fail, print_json, registry, run_spec, show_report, status
 
@@ -40,6 +40,7 @@ def verify(
     if name is None and onnx_path is None:
         fail("give a model NAME or --onnx PATH", 2)
     check_provider(provider)
+    check_tolerance(atol, rtol)
     spec = registry().get_spec(name) if name is not None else None
     from zoo.onnx import pipeline
 

@@ -202,3 +202,12 @@ def test_bad_option_is_named_before_the_folder_check(tmp_path):
                           env=os.environ | {"ZOO_OFFLINE": "1"}, timeout=120)
     assert proc.returncode == 2
     assert "lr must be a positive number" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("flag, value", [("--atol", "nan"), ("--rtol", "nan"), ("--atol", "inf"), ("--rtol", "-1")])
+@pytest.mark.parametrize("cmd", ["verify", "export"])
+def test_a_tolerance_that_would_pass_any_file_is_refused(scratch, cmd, flag, value):
+    """A NaN tolerance compares false, so no error ever exceeded it: a tampered file passed."""
+    result = zoo(scratch, cmd, "lenet5", "--untrained", flag, value)
+    one_error(result, 2, f"{flag} must be a finite number >= 0, got {float(value)}")
+    assert not (scratch / "exported").exists()

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .defaults import CPU_TOLERANCE, CUDA_TOLERANCE
+from .defaults import CPU_TOLERANCE, CUDA_TOLERANCE, check_tolerance
 from .metadata import ExportFacts, check_against_graph, facts_from_props, props_of
 from ..errors import describe
 from .runtime import Session, cuda_device_present
@@ -40,6 +40,7 @@ class Tolerance:
 
     @classmethod
     def default(cls, on_cuda: bool, atol: float | None = None, rtol: float | None = None) -> "Tolerance":
+        check_tolerance(atol, rtol)
         base_atol, base_rtol = CUDA_TOLERANCE if on_cuda else CPU_TOLERANCE
         basis = "float32 on CUDA, TF32 off" if on_cuda else "float32 on CPU"
         if atol is not None or rtol is not None:
