@@ -139,6 +139,26 @@ def test_bad_image_files_are_clear_errors(digits, tmp_path):
         assert result.stdout == ""  # nothing half-printed
 
 
+def test_an_export_whose_outputs_are_not_finite_is_an_error_not_nan_percent(digits, tmp_path):
+    """A std that underflows in float32 (the metadata passes: it is positive) turns every
+    input into infinities; so would NaN weights. Shown as '0 (nan%)' it read as an answer."""
+    proto = onnx.load(str(digits.plain))
+    for prop in proto.metadata_props:
+        if prop.key == "zoo.preprocessing":
+            prop.value = json.dumps(json.loads(prop.value) | {"std": [1e-40]})
+    broken = tmp_path / "lenet5.onnx"
+    onnx.save(proto, str(broken))
+    result = invoke("predict", "lenet5", *digits.files[:2], "--onnx", broken, "--json")
+    assert result.exit_code == 1 and result.stdout == "", result.output
+    assert result.stderr.startswith(f"error: {broken} gave non-finite outputs (NaN or infinity) for {digits.files[0]}")
+    assert len(result.stderr.strip().splitlines()) == 1
+    verdict = invoke("verify", "lenet5", "--onnx", broken, "--weights", digits.weights, "--json")
+    checks = {c["name"]: c for c in json.loads(verdict.stdout)["checks"]}
+    assert verdict.exit_code == 1 and not checks["preprocessing"]["ok"], verdict.output
+    assert "std [1e-40]" in checks["preprocessing"]["detail"]
+    assert checks["weights"]["ok"]  # the same weights: only the metadata was changed
+
+
 def test_predict_without_an_export_says_how_to_make_one(tmp_path, monkeypatch, digits):
     monkeypatch.chdir(tmp_path)
     result = invoke("predict", "lenet5", digits.files[0])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ExportError
 from .images import load_image
 from .spec import ModelSpec
 
@@ -24,7 +25,16 @@ class Prediction:
         return {"file": self.file, "top": [{"class": c, "probability": p} for c, p in self.top]}
 
 
-def softmax_top(logits: np.ndarray, class_names, k: int) -> list[list[tuple[str, float]]]:
+def softmax_top(logits: np.ndarray, class_names, k: int, source: str = "the model",
+                images: list[str | Path] | None = None) -> list[list[tuple[str, float]]]:
+    """The k most probable classes of each row; logits that are not finite (NaN or infinite:
+    broken weights, or a file whose preprocessing divides by next to nothing) are an error,
+    never 'nan%' shown as an answer."""
+    bad = np.flatnonzero(~np.isfinite(logits).all(axis=1))
+    if len(bad):
+        which = f" for {images[bad[0]]}" if images is not None else ""
+        raise ExportError(f"{source} gave non-finite outputs (NaN or infinity){which}: its weights or its "
+                          "preprocessing are broken; export it again from trained weights")
     z = logits.astype(np.float64)
     z = np.exp(z - z.max(axis=1, keepdims=True))
     probs = z / z.sum(axis=1, keepdims=True)
@@ -48,4 +58,5 @@ def predict_torch(spec: ModelSpec, model, images: list[str | Path], top: int = 3
     pixels = torch.from_numpy(read_images(images, spec.input_shape, invert))
     with torch.inference_mode():
         logits = model.eval()(normalize(pixels, spec.eval_transforms)).float().numpy()
-    return [Prediction(str(p), t) for p, t in zip(images, softmax_top(logits, class_names or spec.class_names, top))]
+    top_k = softmax_top(logits, class_names or spec.class_names, top, f"{spec.name}'s PyTorch model", images)
+    return [Prediction(str(p), t) for p, t in zip(images, top_k)]

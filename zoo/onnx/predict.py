@@ -67,4 +67,4 @@ def predict_images(onnx_path: str | Path, images: list[str | Path], spec: ModelS
             raise ExportError(f"ONNX Runtime failed on {onnx_path}: {describe(exc)}") from exc
     logits = np.concatenate(parts)
     names = facts.class_names or [str(i) for i in range(logits.shape[1])]
-    return [Prediction(str(p), t) for p, t in zip(images, softmax_top(logits, names, top))]
+    return [Prediction(str(p), t) for p, t in zip(images, softmax_top(logits, names, top, str(onnx_path), images))]

@@ -154,6 +154,7 @@ def identity_checks(spec, facts: ExportFacts | None, session: Session, weights_s
             checks.append(Check("weights", same, f"sha256 {weights_sha[:12]}" if same else
                                 f"the file was made from other weights (sha256 {str(facts.weights_sha256)[:12]}, "
                                 f"these are {weights_sha[:12]}): export again"))
+        checks.append(_preprocessing_check(spec, facts))
     inputs = session.ort.get_inputs()
     want = f"tensor({'uint8' if raw_input else 'float'})"
     shape = list(inputs[0].shape) if inputs else []
@@ -163,6 +164,21 @@ def identity_checks(spec, facts: ExportFacts | None, session: Session, weights_s
     checks.append(Check("input", ok, got if ok else f"the file takes {got}, but {spec.name} needs "
                         f"{want} [batch, {', '.join(map(str, spec.input_shape))}]"))
     return checks, notes
+
+
+def _preprocessing_check(spec, facts: ExportFacts) -> Check:
+    """The mean and std a client reads from the file are the ones the weights were trained
+    with: PyTorch's side of the comparison is fed normalised pixels, so a changed std
+    (even one that turns every output into NaN) would otherwise go unnoticed."""
+    prep = facts.preprocessing or {}
+    want = {"mean": list(spec.eval_transforms.mean), "std": list(spec.eval_transforms.std)}
+    got = {k: prep.get(k) for k in want}
+    same = all(isinstance(got[k], list) and len(got[k]) == len(want[k])
+               and np.allclose(got[k], want[k], rtol=1e-6, atol=0) for k in want)
+    detail = f"mean {want['mean']}, std {want['std']}"
+    return Check("preprocessing", same, detail if same else
+                 f"the file's preprocessing is mean {got['mean']}, std {got['std']}, but {spec.name} was trained "
+                 f"with {detail}: export again")
 
 
 def provider_check(session: Session) -> Check:
