@@ -233,6 +233,12 @@ def test_class_names_follow_the_run_from_training_through_export_to_predict(fold
     assert report["samples"] == record["test_images"]  # exactly the held-out images
     assert report["class_names"] == list(CLASSES) and list(report["per_class_accuracy"]) == list(CLASSES)
 
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    for variant in ([], ["--quantize", "int8"]):  # never into the folder the weights were trained on
+        inside = invoke("export", "lenet5", "--weights", weights, "--out", folder / "model.onnx", *variant, ok=False)
+        assert inside.exit_code == 1 and "the folder of images these weights were trained on" in inside.stderr
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+
     onnx_path = tmp_path / "shapes.onnx"  # its test vectors go to shapes/, beside it
     invoke("export", "lenet5", "--weights", weights, "--out", onnx_path)
     props = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}

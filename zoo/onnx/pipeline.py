@@ -209,8 +209,16 @@ def _save_vectors(onnx_path: Path, spec: ModelSpec, weights: Weights, module, pr
     return str(folder)
 
 
-def check_target(path: Path, force: bool) -> None:
-    """Never overwrite a file zoo did not write, unless told to."""
+def check_target(path: Path, force: bool, weights: Weights | None = None) -> None:
+    """Never overwrite a file zoo did not write, unless told to; never write into the
+    folder of images the weights were trained on (the test vectors' folder would be one
+    more class folder, without images, and every later run on it would fail)."""
+    data = Path(weights.dataset) if weights is not None and weights.dataset else None
+    if data is not None and data.is_absolute() and data.is_dir():
+        target = path.parent.resolve() / path.name
+        if target.is_relative_to(data.resolve()):
+            raise ExportError(f"{path} is inside {data}, the folder of images these weights were trained on; "
+                              "zoo writes nothing there: choose an --out outside it")
     check_vectors_target(vectors_dir(path), range(2))  # links, the user's files: before anything is written
     if path.is_dir():
         raise ExportError(f"{path} is a folder: pass a file name ending with .onnx")
@@ -242,7 +250,7 @@ def export_and_verify(spec: ModelSpec, model=None, out_dir: str | Path | None = 
         weights = in_memory(model)
     path = Path(out) if out is not None else \
         Path(out_dir or EXPORT_ROOT) / default_path(spec.name, raw_input=options.raw_input).name
-    check_target(path, force)
+    check_target(path, force, weights)
     start = time.perf_counter()
     proto, module = ex.build(spec, weights, options)
     seconds = time.perf_counter() - start

@@ -93,7 +93,7 @@ def export_quantized(spec: ModelSpec, weights: Weights, q: QuantizeOptions, *, o
 
     options = options or ex.ExportOptions()
     path = Path(out)
-    check_target(path, force)
+    check_target(path, force, weights)
     run_info = run_info_for(spec, weights.path)  # read once: calibration and verification both need it
     calibration = calibration_input(spec, weights, q, options.raw_input, data_dir, run_info)  # missing data fails fast
     start = time.perf_counter()
