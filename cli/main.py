@@ -61,6 +61,12 @@ class ZooGroup(TyperGroup):
                 _report(exc, f"unexpected {describe(exc)}; run again with ZOO_DEBUG=1 for the traceback", 1)
             _report(exc, path_error(exc), 1)
         except Exception as exc:  # never a raw traceback for the user
+            from zoo.registry import plugin_at_fault
+
+            culprit = plugin_at_fault(exc)
+            if culprit is not None:  # a plugin's code raised: say which, so its authors hear of it
+                _report(exc, f"{describe(exc)}, raised in {culprit}; the plugin is at fault: report it to its "
+                             "authors (ZOO_DEBUG=1 shows the traceback)", 1)
             _report(exc, f"unexpected {describe(exc)}; run again with ZOO_DEBUG=1 for the traceback "
                          "and report it if it is zoo's fault", 1)
 

@@ -35,6 +35,16 @@ class Asserting(Toy):
         return super().forward(x)
 '''
 
+FAILING = toy_plugin("fails", "register(dataclasses.replace(toy_spec(), builder=FailsInTraining))") + '''
+import dataclasses
+
+class FailsInTraining(Toy):
+    def forward(self, x):
+        if self.training:  # shape checks run in eval mode and pass; the first training step does not
+            raise RuntimeError("the toy kernel is not implemented for training")
+        return super().forward(x)
+'''
+
 
 def invoke(*args):
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
@@ -129,6 +139,17 @@ def test_a_bare_assert_in_forward_is_one_line_naming_model_type_and_plugin_line(
         assert result.exit_code == 1, (args, result.output)
         assert len(errors) == 1, (args, result.stderr)
         assert "asserts" in errors[0] and "AssertionError" in errors[0] and f"{plugin_file}:" in errors[0], errors
+
+
+def test_an_error_raised_by_plugin_code_while_training_names_the_plugin_and_its_line(fake_dists, tmp_path):
+    fake_dists.add("zoo-fails", "failplug", FAILING, version="2.1")
+    plugin_file = str(fake_dists.root / "failplug.py")
+    result = invoke("train", "fails", "--epochs", "1", "--limit", "64", "--out", tmp_path / "r")
+    errors = lines(result.stderr, "error:")
+    assert result.exit_code == 1 and len(errors) == 1, result.output
+    assert "RuntimeError: the toy kernel is not implemented for training" in errors[0]
+    assert "plugin 'failplug' (zoo-fails 2.1)" in errors[0] and f"{plugin_file}:" in errors[0], errors
+    assert "in forward" in errors[0] and "zoo's fault" not in errors[0]
 
 
 def test_unknown_zoo_plugins_names_are_warned(monkeypatch):

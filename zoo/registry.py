@@ -221,3 +221,37 @@ def reset_registry() -> None:
     _cached = None
 
 
+
+
+def plugin_at_fault(exc: BaseException) -> str | None:
+    """'plugin NAME (DIST VERSION) at FILE:LINE in FUNCTION' for the innermost frame of
+    plugin code in `exc`'s traceback (or its causes'), when it ran through a loaded
+    plugin; None when no plugin code was running (then it may be zoo's fault). A plugin's
+    code is its entry point's module and, for a package of its own, everything in it."""
+    if _cached is None:
+        return None
+    owners = [(_code_of(p.value), p) for p in _cached.plugins if not p.broken]
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        frames = []
+        tb = exc.__traceback__
+        while tb is not None:
+            frames.append((tb.tb_frame, tb.tb_lineno))
+            tb = tb.tb_next
+        for frame, line in reversed(frames):
+            module = frame.f_globals.get("__name__", "")
+            for prefix, info in owners:
+                if module == prefix or module.startswith(prefix + "."):
+                    return (f"plugin '{info.name}' ({info.dist} {info.version}) at {frame.f_code.co_filename}:{line} "
+                            f"in {frame.f_code.co_name}")
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _code_of(entry_point_value: str) -> str:
+    """The module prefix that is a plugin's own code: its package for a third-party plugin,
+    its module for one of zoo's own (zoo.plugins.lenet, not all of zoo)."""
+    module = entry_point_value.split(":")[0].strip()
+    top = module.split(".")[0]
+    return module if top == "zoo" else top
