@@ -152,6 +152,27 @@ def test_an_error_raised_by_plugin_code_while_training_names_the_plugin_and_its_
     assert "in forward" in errors[0] and "zoo's fault" not in errors[0]
 
 
+def test_what_a_plugin_prints_goes_to_stderr_and_json_stays_json(fake_dists):
+    chatty = toy_plugin("chatty", "print('registering chatty')\n    register(dataclasses.replace(toy_spec(), "
+                        "builder=Chatty))") + '''
+import dataclasses
+print("chatty plugin imported")
+
+class Chatty(Toy):
+    def __init__(self):
+        print("building chatty")
+        super().__init__()
+'''
+    fake_dists.add("zoo-chatty", "chattyplug", chatty)
+    said = ""
+    for args in (("list", "--json"), ("verify-shapes", "chatty", "--json"), ("plugins", "--json")):
+        result = invoke(*args)
+        assert result.exit_code == 0, (args, result.output)
+        json.loads(result.stdout)  # nothing but the JSON on stdout
+        said += result.stderr
+    assert "chatty plugin imported" in said and "registering chatty" in said and "building chatty" in said
+
+
 def test_unknown_zoo_plugins_names_are_warned(monkeypatch):
     monkeypatch.setenv("ZOO_PLUGINS", "lenet,lenett,nope")
     result = invoke("list")

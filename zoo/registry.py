@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -164,9 +165,10 @@ def _load_one(registry: Registry, pm: pluggy.PluginManager, ep: metadata.EntryPo
     registry.plugins.append(info)
     collector = _Collector(info)
     try:
-        module = ep.load()
-        pm.register(module, name=f"{info.dist}:{ep.name}")
-        _call_hooks(pm, module, collector)
+        with contextlib.redirect_stdout(sys.stderr):  # what a plugin prints must not break --json output
+            module = ep.load()
+            pm.register(module, name=f"{info.dist}:{ep.name}")
+            _call_hooks(pm, module, collector)
         if not collector.models and not collector.datasets:
             raise SpecError("registers no models or datasets (is a hook decorated with @zoo.hookimpl?)")
     except BaseException as exc:  # a plugin's fault, even sys.exit() at import, never breaks the others

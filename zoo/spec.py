@@ -5,8 +5,10 @@ say what to fix. Nothing here imports torch, so `zoo --help` stays fast.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -237,7 +239,8 @@ class ModelSpec:
         from torch import nn
 
         try:
-            model = self.builder()
+            with contextlib.redirect_stdout(sys.stderr):  # a builder's print() must not break --json output
+                model = self.builder()
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # a plugin's fault stays the plugin's: never exit zoo
