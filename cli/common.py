@@ -17,6 +17,18 @@ from rich.console import Console
 from rich.markup import escape as _escape_markup
 
 from zoo.safeio import for_display
+from zoo.spec import MAX_BATCH, MAX_EPOCHS, MAX_SEED
+
+
+# The ranges of the training options `zoo train` and `zoo lr-sweep` share, as typer.Option
+# keywords: checked before anything runs (exit 2). The limits are the core's (zoo.spec),
+# which the recipe and the run.json schema check too.
+TRAIN_RANGES = {
+    "epochs": dict(min=1, max=MAX_EPOCHS), "batch_size": dict(min=1, max=MAX_BATCH),
+    "seed": dict(min=0, max=MAX_SEED), "momentum": dict(min=0.0, max=1.0), "weight_decay": dict(min=0.0),
+    "init_std": dict(min=0.0), "label_smoothing": dict(min=0.0, max=1.0), "ema": dict(min=0.0, max=1.0),
+    "limit": dict(min=1), "threads": dict(min=1),
+}
 
 
 def escape(text: object, limit: int = 4000) -> str:
