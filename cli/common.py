@@ -74,6 +74,11 @@ def notice(message: str) -> None:
     err.print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
 
 
+def warning(message: str) -> None:
+    """One yellow `warning:` line on stderr: something was left out, the command went on."""
+    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
 def registry():
     """The loaded registry, after printing one warning line per broken plugin."""
     from zoo.registry import get_registry
@@ -81,7 +86,7 @@ def registry():
     reg = get_registry()
     if not getattr(reg, "_warned", False):
         for line in reg.warnings:
-            err.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
+            warning(line)
         reg._warned = True
     return reg
 
@@ -94,7 +99,7 @@ def model_warning(exc) -> None:
     if exc.model in warned:
         return
     warned.add(exc.model)
-    err.print(f"[yellow]warning:[/] {escape(str(exc))}", soft_wrap=True)
+    warning(str(exc))
 
 
 def run_spec(name: str, weights=None, out=None, untrained: bool = False):

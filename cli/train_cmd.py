@@ -19,7 +19,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import TRAIN_RANGES, duration, err, notice, out, warn_chance
+from .common import TRAIN_RANGES, duration, err, notice, out, warn_chance, warning
 from .train_launch import resume_command
 
 PLAIN_EVERY = 10.0  # seconds between progress lines when output is not a terminal
@@ -162,7 +162,7 @@ def draw_curves(folder: Path) -> Path | None:
     from zoo.viz.curves import write_curves
 
     try:
-        return write_curves(folder)
+        return write_curves(folder, warn=warning)
     except Exception as exc:
         notice(f"could not draw the training curves: {describe(exc)}")
         return None
