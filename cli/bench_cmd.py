@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from zoo.spec import MAX_BATCH
+
 from .common import check_provider, escape, notice, out, print_json, run_spec, status
 from .variants_view import show_variants
 
@@ -20,7 +22,8 @@ def bench(
     weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file \\[default: runs/NAME/model.safetensors]."),
     untrained: bool = typer.Option(False, "--untrained", help="Use the builder's initial weights (fine for speed)."),
     provider: str = typer.Option("auto", "--provider", help="auto (CPU, and CUDA when present), cpu or cuda."),
-    batch: int = typer.Option(256, "--batch", min=1, help="Batch size for the throughput measurement."),
+    # A bigger batch than training allows is a typo: it fails allocating, it measures nothing.
+    batch: int = typer.Option(256, "--batch", min=1, max=MAX_BATCH, help="Batch size for the throughput measurement."),
     warmup: int = typer.Option(5, "--warmup", min=0, help="Untimed runs before each measurement."),
     repeat: int = typer.Option(500, "--repeat", min=1, help="Most timed runs per measurement (median reported)."),
     budget: float = typer.Option(3.0, "--budget", min=0.0, help="Seconds per measurement before stopping early."),

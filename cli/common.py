@@ -17,6 +17,18 @@ from rich.console import Console
 from rich.markup import escape as _escape_markup
 
 from zoo.safeio import for_display
+from zoo.spec import MAX_BATCH, MAX_EPOCHS, MAX_SEED
+
+
+# The ranges of the training options `zoo train` and `zoo lr-sweep` share, as typer.Option
+# keywords: checked before anything runs (exit 2). The limits are the core's (zoo.spec),
+# which the recipe and the run.json schema check too.
+TRAIN_RANGES = {
+    "epochs": dict(min=1, max=MAX_EPOCHS), "batch_size": dict(min=1, max=MAX_BATCH),
+    "seed": dict(min=0, max=MAX_SEED), "momentum": dict(min=0.0, max=1.0), "weight_decay": dict(min=0.0),
+    "init_std": dict(min=0.0), "label_smoothing": dict(min=0.0, max=1.0), "ema": dict(min=0.0, max=1.0),
+    "limit": dict(min=1), "threads": dict(min=1),
+}
 
 
 def escape(text: object, limit: int = 4000) -> str:
@@ -62,6 +74,11 @@ def notice(message: str) -> None:
     err.print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
 
 
+def warning(message: str) -> None:
+    """One yellow `warning:` line on stderr: something was left out, the command went on."""
+    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
 def registry():
     """The loaded registry, after printing one warning line per broken plugin."""
     from zoo.registry import get_registry
@@ -69,7 +86,7 @@ def registry():
     reg = get_registry()
     if not getattr(reg, "_warned", False):
         for line in reg.warnings:
-            err.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
+            warning(line)
         reg._warned = True
     return reg
 
@@ -82,7 +99,7 @@ def model_warning(exc) -> None:
     if exc.model in warned:
         return
     warned.add(exc.model)
-    err.print(f"[yellow]warning:[/] {escape(str(exc))}", soft_wrap=True)
+    warning(str(exc))
 
 
 def run_spec(name: str, weights=None, out=None, untrained: bool = False):

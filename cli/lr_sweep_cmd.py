@@ -7,31 +7,33 @@ from typing import List, Optional
 
 import typer
 
-from .common import notice, out, registry
+from .common import TRAIN_RANGES, notice, out, registry
 
 
 def lr_sweep(
     name: str = typer.Argument(..., help="Model name, as `zoo list` shows it."),
     lrs: str = typer.Option("0.1,0.01,0.001", "--lrs", help="Comma-separated learning rates to compare."),
-    epochs: int = typer.Option(3, "--epochs", min=1, help="Epochs per learning rate."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1,
+    epochs: int = typer.Option(3, "--epochs", **TRAIN_RANGES["epochs"], help="Epochs per learning rate."),
+    limit: Optional[int] = typer.Option(None, "--limit", **TRAIN_RANGES["limit"],
                                         help="Train and test on a random subset of N images per split."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Default: the model's recipe."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", **TRAIN_RANGES["batch_size"], help="Default: the model's recipe."),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or adamw (default: the recipe's)."),
     schedule: str = typer.Option("constant", "--schedule", help="Default constant, so each run keeps its lr."),
-    momentum: Optional[float] = typer.Option(None, "--momentum", help="SGD momentum (default: recipe)."),
+    momentum: Optional[float] = typer.Option(None, "--momentum", **TRAIN_RANGES["momentum"], help="SGD momentum (default: recipe)."),
     nesterov: Optional[bool] = typer.Option(None, "--nesterov/--no-nesterov", help="SGD with Nesterov momentum "
                                             "(default: recipe)."),
     warmup_fraction: Optional[float] = typer.Option(None, "--warmup-fraction", help="onecycle: share of the steps "
                                                     "spent warming up to each lr (default: recipe)."),
     final_lr_fraction: Optional[float] = typer.Option(None, "--final-lr-fraction", help="onecycle, cosine: the "
                                                       "last step's lr as a fraction of each lr (default: recipe)."),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (default: recipe)."),
-    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="0 to <1 (default: recipe)."),
-    ema: Optional[float] = typer.Option(None, "--ema", help="Decay of the weight average evaluated, 0 to <1; "
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", **TRAIN_RANGES["weight_decay"], help="Weight decay (default: recipe)."),
+    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", **TRAIN_RANGES["label_smoothing"],
+                                                   help="0 to <1 (default: recipe)."),
+    ema: Optional[float] = typer.Option(None, "--ema", **TRAIN_RANGES["ema"], help="Decay of the weight average evaluated, 0 to <1; "
                                         "0: off (default: recipe)."),
     init: Optional[str] = typer.Option(None, "--init", help="default, kaiming, xavier or normal (default: recipe)."),
-    init_std: Optional[float] = typer.Option(None, "--init-std", help="Standard deviation of --init normal."),
+    init_std: Optional[float] = typer.Option(None, "--init-std", **TRAIN_RANGES["init_std"],
+                                            help="Standard deviation of --init normal."),
     normalize: Optional[str] = typer.Option(None, "--normalize", help="default, unit (0..1) or none (raw 0-255)."),
     model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help="A builder argument as key=value "
                                                   "(repeatable)."),
@@ -39,8 +41,8 @@ def lr_sweep(
                                "--lrs and --epochs still decide those two."),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="The model's declared "
                                            "augmentation (default) or none."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: the free cores)."),
-    seed: int = typer.Option(0, "--seed", help="Same seed for every lr: same initial weights and batches."),
+    threads: Optional[int] = typer.Option(None, "--threads", **TRAIN_RANGES["threads"], help="CPU threads (default: the free cores)."),
+    seed: int = typer.Option(0, "--seed", **TRAIN_RANGES["seed"], help="Same seed for every lr: same initial weights and batches."),
     out_dir: Optional[Path] = typer.Option(None, "--out",
                                            help="Run folder (default runs/NAME); runs go to RUN/lr-sweep/."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's), or a folder "

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .common import out, registry
+from .common import out, registry, warning
 
 
 def plot(
@@ -23,5 +23,5 @@ def plot(
     if not (folder / METRICS_FILE).is_file():
         raise CheckpointError(f"no {METRICS_FILE} in {folder}: run `zoo train {name}` first"
                               f"{'' if out_dir is None else ' with the same --out'}")
-    path = write_curves(folder)
+    path = write_curves(folder, warn=warning)
     out.print(f"wrote {path}")

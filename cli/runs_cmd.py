@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from .common import duration, escape, out, print_json
+from .common import duration, escape, out, print_json, warning
 
 STATUS_STYLE = {"finished": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
 
@@ -78,7 +78,7 @@ def compare(folders: list[str], json_output: bool, plot: bool, plot_out: Optiona
 
         target = plot_out or Path("runs") / COMPARE_FILE
         png = plot_compare([r.path for r in result.runs], _labels(result), target,
-                           f"{len(result.runs)} runs compared")
+                           f"{len(result.runs)} runs compared", warn=warning)
     if json_output:
         print_json(result.as_dict() | {"plot": str(png) if png else None})
         return

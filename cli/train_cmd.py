@@ -19,13 +19,10 @@ from typing import List, Optional
 
 import typer
 
-from .common import duration, err, notice, out, warn_chance
+from .common import TRAIN_RANGES, duration, err, notice, out, warn_chance, warning
 from .train_launch import resume_command
 
 PLAIN_EVERY = 10.0  # seconds between progress lines when output is not a terminal
-# Option ranges: beyond these a value is a typo, not a plan (10**9 epochs would run for ever).
-MAX_EPOCHS = 100_000
-MAX_BATCH = 1 << 20
 
 
 def pct(x: float) -> str:
@@ -165,7 +162,7 @@ def draw_curves(folder: Path) -> Path | None:
     from zoo.viz.curves import write_curves
 
     try:
-        return write_curves(folder)
+        return write_curves(folder, warn=warning)
     except Exception as exc:
         notice(f"could not draw the training curves: {describe(exc)}")
         return None
@@ -206,28 +203,28 @@ def summary_table(result, curves: Path | None = None):
 def train(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Model name, as `zoo list` shows it."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=MAX_EPOCHS, help="Epochs (default: the model's recipe)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, max=MAX_BATCH, help="Batch size per process (default: recipe)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", **TRAIN_RANGES["epochs"], help="Epochs (default: the model's recipe)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", **TRAIN_RANGES["batch_size"], help="Batch size per process (default: recipe)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate; the peak for onecycle (default: recipe)."),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="sgd, adam or adamw (default: recipe)."),
     schedule: Optional[str] = typer.Option(None, "--schedule",
                                            help="constant, onecycle, cosine or step (default: recipe)."),
-    momentum: Optional[float] = typer.Option(None, "--momentum", min=0.0, max=1.0, help="SGD momentum (default: recipe)."),
+    momentum: Optional[float] = typer.Option(None, "--momentum", **TRAIN_RANGES["momentum"], help="SGD momentum (default: recipe)."),
     nesterov: Optional[bool] = typer.Option(None, "--nesterov/--no-nesterov", help="SGD with Nesterov momentum "
                                             "(default: recipe)."),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", min=0.0, help="Weight decay (default: recipe)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", **TRAIN_RANGES["weight_decay"], help="Weight decay (default: recipe)."),
     init: Optional[str] = typer.Option(None, "--init", help="default, kaiming, xavier or normal (default: recipe)."),
-    init_std: Optional[float] = typer.Option(None, "--init-std", min=0.0, help="Standard deviation of --init normal "
+    init_std: Optional[float] = typer.Option(None, "--init-std", **TRAIN_RANGES["init_std"], help="Standard deviation of --init normal "
                                              "(default: recipe, else 0.01)."),
-    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", min=0.0, max=1.0, help="0 to <1 (default: recipe)."),
+    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", **TRAIN_RANGES["label_smoothing"], help="0 to <1 (default: recipe)."),
     warmup_fraction: Optional[float] = typer.Option(None, "--warmup-fraction", help="onecycle: share of the steps "
                                                     "spent warming up to --lr (default: recipe)."),
     final_lr_fraction: Optional[float] = typer.Option(None, "--final-lr-fraction", help="onecycle, cosine: the last "
                                                       "step's lr as a fraction of --lr (default: recipe)."),
-    ema: Optional[float] = typer.Option(None, "--ema", min=0.0, max=1.0, help="Decay of a moving average of the "
+    ema: Optional[float] = typer.Option(None, "--ema", **TRAIN_RANGES["ema"], help="Decay of a moving average of the "
                                         "weights, 0 to <1, which is what is evaluated and saved; 0 turns it off "
                                         "(default: recipe)."),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**63 - 1, help="Random seed (default 0); with the same seed and "
+    seed: Optional[int] = typer.Option(None, "--seed", **TRAIN_RANGES["seed"], help="Random seed (default 0); with the same seed and "
                                         "--threads a CPU run repeats bit for bit."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's), or a folder "
                                           "of your images: PATH/CLASS/*.png|jpg, or PATH/train/ + PATH/test/."),
@@ -243,7 +240,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in the folder from its checkpoint, "
                                 "with its saved settings."),
     force: bool = typer.Option(False, "--force", help="Start over in a folder that already holds a run (deletes it)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Train and test on a random subset of N images each "
+    limit: Optional[int] = typer.Option(None, "--limit", **TRAIN_RANGES["limit"], help="Train and test on a random subset of N images each "
                                         "(quick checks)."),
     normalize: Optional[str] = typer.Option(None, "--normalize", help="Input scale: default (the model's "
                                             "mean/std), unit (0..1, ToTensor only) or none (raw 0-255 pixels)."),
@@ -254,7 +251,7 @@ def train(
                                "seed tutorial's own set-up; `zoo info NAME` shows it); flags given override it."),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Apply the model's declared "
                                            "augmentation (default) or only normalise."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads per process (default: the "
+    threads: Optional[int] = typer.Option(None, "--threads", **TRAIN_RANGES["threads"], help="CPU threads per process (default: the "
                                           "cores other processes leave free, split evenly between the processes "
                                           "of a distributed run; on --resume, the run's own count)."),
     nproc: Optional[int] = typer.Option(None, "--nproc", min=1, help="Train data-parallel in N processes on this "

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import zoo
 from zoo.cli.main import app
 from zoo.fileio import write_json
+from zoo.spec import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 
 ZOO = str(Path(sys.executable).parent / "zoo")
 
@@ -80,13 +81,57 @@ def test_weights_with_nan_inf_or_integers_are_refused_naming_the_tensor(tmp_path
     assert not (tmp_path / "m.onnx").exists()
 
 
-@pytest.mark.parametrize("option", [("--epochs", "1000000000"), ("--batch-size", "0"), ("--seed", "-1"),
-                                    ("--momentum", "5"), ("--limit", "0"), ("--threads", "0")])
-def test_train_option_ranges_are_checked_before_anything(tmp_path, option):
-    result = invoke("train", "lenet5", *option, "--out", tmp_path / "r")
+RANGE_CASES = [("--epochs", "1000000000"), ("--epochs", str(MAX_EPOCHS + 1)), ("--batch-size", "0"),
+               ("--batch-size", "100000000"), ("--seed", "-1"), ("--seed", "99999999999999999999999"),
+               ("--seed", str(MAX_SEED + 1)), ("--momentum", "5"), ("--limit", "0"), ("--threads", "0")]
+
+
+@pytest.mark.parametrize("command", ["train", "lr-sweep"])
+@pytest.mark.parametrize("option", RANGE_CASES)
+def test_train_option_ranges_are_checked_before_anything(tmp_path, command, option):
+    # lr-sweep trains too: the same ranges, or it writes a run.json zoo then refuses as damaged
+    result = invoke(command, "lenet5", *option, "--out", tmp_path / "r")
     lines = error_lines(result.stderr)
-    assert result.exit_code == 2 and len(lines) == 1 and option[0] in lines[0]
+    assert result.exit_code == 2 and len(lines) == 1 and option[0] in lines[0], result.stderr
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("field, value", [("seed", MAX_SEED + 1), ("batch_size", MAX_BATCH + 1),
+                                          ("epochs", MAX_EPOCHS + 1)])
+def test_the_core_refuses_what_the_cli_would(tmp_path, field, value):
+    from zoo.errors import UsageError
+    from zoo.train import TrainConfig, train
+
+    with pytest.raises(UsageError, match=f"{field} must be"):
+        train(TrainConfig("mlp", limit=64, threads=1, out=tmp_path / "r", **{field: value}))
+
+
+def test_the_largest_seed_trains_and_its_run_reads_back(tmp_path):
+    from zoo.runs import read_run_info
+
+    result = invoke("train", "mlp", "--seed", MAX_SEED, "--epochs", "1", "--limit", "64", "--threads", "1",
+                    "--out", tmp_path / "r", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert read_run_info(tmp_path / "r")["seed"] == MAX_SEED
+
+
+def test_run_json_limits_are_the_cli_limits(tmp_path):
+    from zoo.errors import CheckpointError
+    from zoo.runfiles import read_run_json
+
+    for batch, ok in ((MAX_BATCH, True), (MAX_BATCH + 1, False)):
+        write_json(tmp_path / "run.json", {"model": "mlp", "hyperparameters": {"batch_size": batch}, "seed": MAX_SEED})
+        if ok:
+            assert read_run_json(tmp_path / "run.json")["hyperparameters"]["batch_size"] == batch
+        else:
+            with pytest.raises(CheckpointError, match="batch_size"):
+                read_run_json(tmp_path / "run.json")
+
+
+def test_a_huge_bench_batch_is_a_usage_error():
+    result = invoke("bench", "lenet5", "--untrained", "--batch", "100000000")
+    lines = error_lines(result.stderr)
+    assert result.exit_code == 2 and len(lines) == 1 and "--batch" in lines[0], result.stderr
 
 
 def test_an_ascii_terminal_gets_plain_characters_and_the_real_exit_code(tmp_path):

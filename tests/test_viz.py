@@ -131,6 +131,76 @@ def test_plot_command_before_training_says_what_to_do(workdir):
     assert "Traceback" not in result.output
 
 
+BATCH_HEADER = "epoch,batch,step,samples,train_loss,train_acc,lr\n"
+
+
+@pytest.mark.parametrize("rows, problem", [
+    ("0,1,1,256,2.3,0.1,0.01\n1,1,2,256,2.3,0.1,0.01\n", "line 2: epoch '0'"),  # divided by epoch - 1
+    ("1,nan,1,256,2.3,0.1,0.01\n1,2,2,256,2.3,0.1,0.01\n", "line 2: batch 'nan'"),
+    ("1,1,inf,256,2.3,0.1,0.01\n1,2,2,256,2.3,0.1,0.01\n", "line 2: step 'inf'"),
+    ("1,1,1,0,2.3,0.1,0.01\n", "line 2: samples '0'"),
+    ("1,1,1,256,2.3,0.1,nan\n", "line 2: lr 'nan'"),
+    ("1,2,2,256,2.3,0.1,0.01\n1,1,1,256,2.3,0.1,0.01\n", "line 3: epoch 1, step 1 does not follow"),
+    ("1,1,1,256,abc,0.1,0.01\n", "line 2: train_loss 'abc' is not a number"),
+])
+def test_a_damaged_batches_csv_is_skipped_with_a_warning(tmp_path, rows, problem):
+    from zoo.viz.curves import read_batches, write_curves
+
+    write_metrics(tmp_path)
+    (tmp_path / "batches.csv").write_text(BATCH_HEADER + rows)
+    heard: list[str] = []
+    assert read_batches(tmp_path / "batches.csv", heard.append) is None
+    assert len(heard) == 1 and problem in heard[0] and "drawn without it" in heard[0], heard
+    heard.clear()
+    assert_picture(write_curves(tmp_path, warn=heard.append))  # the epoch curves still draw
+    assert len(heard) == 1 and problem in heard[0]
+
+
+def test_a_good_or_empty_batches_csv_gives_no_warning(tmp_path):
+    from zoo.viz.curves import read_batches
+
+    path = tmp_path / "batches.csv"
+    path.write_text(BATCH_HEADER + "1,2,2,64,2.3,0.1,0.01\n1,4,4,64,2.2,0.2,0.01\n2,2,6,64,2.1,0.3,0.01\n")
+    heard: list[str] = []
+    curve = read_batches(path, heard.append)
+    assert curve.every == 2 and curve.x == pytest.approx([0.5, 1.0, 1.5]) and heard == []
+    path.write_text(BATCH_HEADER)  # interrupted before its first row: nothing to draw, nothing wrong
+    assert read_batches(path, heard.append) is None and heard == []
+
+
+def test_plot_command_says_it_skipped_a_damaged_batches_csv(lenet_run):
+    (lenet_run / "batches.csv").write_text(BATCH_HEADER + "0,1,1,256,2.3,0.1,0.01\n1,1,2,256,2.3,0.1,0.01\n")
+    result = runner.invoke(app, ["plot", "lenet5"])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: runs/lenet5/batches.csv line 2"), result.stderr
+    assert "Traceback" not in result.output and "runs/lenet5/curves.png" in result.stdout
+    assert_picture(lenet_run / "curves.png", size=(1650, 506))
+
+
+def test_metrics_csv_without_a_readable_row_is_one_error(lenet_run):
+    (lenet_run / "metrics.csv").write_text("epoch,train_loss\n1,abc\n")
+    result = runner.invoke(app, ["plot", "lenet5"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "holds no readable rows" in result.stderr
+    assert "train_loss 'abc' is not a number" in result.stderr
+    assert not (lenet_run / "curves.png").exists()
+
+
+def test_metrics_rows_that_are_not_numbers_are_left_out_with_a_warning(tmp_path):
+    from zoo.viz.curves import read_metrics
+
+    write_metrics(tmp_path, epochs=3, with_test=False)  # blank test cells: NaN, not damage
+    text = (tmp_path / "metrics.csv").read_text()
+    heard: list[str] = []
+    m = read_metrics(tmp_path / "metrics.csv", heard.append)
+    assert len(m) == 3 and heard == [] and all(math.isnan(v) for v in m.test_acc)
+    (tmp_path / "metrics.csv").write_text(text + "x,1,2,3,4,5,6\n4,1,abc,,,0.1,1\n")
+    m = read_metrics(tmp_path / "metrics.csv", heard.append)
+    assert m.epoch == [1.0, 2.0, 3.0]
+    assert len(heard) == 1 and "left out 2 of 5 rows" in heard[0] and "line 5: epoch 'x'" in heard[0]
+
+
 # --- confusion matrix --------------------------------------------------------------------
 
 def test_plot_confusion_with_long_class_names(tmp_path):

@@ -10,8 +10,9 @@ from typing import Any
 from . import safeio
 from .errors import CheckpointError
 from .schema import Anything, Bool, Int, List, Num, Obj, Optional, Str, class_names, validate
+from .spec import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 
-MAX_EPOCHS = 1_000_000
+SEED = Int(min=0, max=MAX_SEED)  # out of range, a resume would fail seeding its generators
 
 EPOCH = Obj({
     "epoch": Int(min=1, max=MAX_EPOCHS), "train_loss": Optional(Num()), "train_acc": Optional(Num()),
@@ -19,7 +20,7 @@ EPOCH = Obj({
 }, required=("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"))
 
 HYPERPARAMETERS = Obj({
-    "epochs": Int(min=0, max=MAX_EPOCHS), "batch_size": Int(min=1, max=1 << 24), "optimizer": Str(max_len=64),
+    "epochs": Int(min=0, max=MAX_EPOCHS), "batch_size": Int(min=1, max=MAX_BATCH), "optimizer": Str(max_len=64),
     "lr": Num(), "momentum": Num(), "weight_decay": Num(), "schedule": Str(max_len=64), "init": Str(max_len=64),
     "label_smoothing": Num(), "ema": Num(min=0.0, max=1.0),
 })
@@ -55,7 +56,7 @@ RUN = Obj({
     "fitted": FITTED, "image_folder": IMAGE_FOLDER,
     "class_names": class_names(), "train_samples": Int(min=0), "test_samples": Int(min=0),
     "limit": Optional(Int(min=0)), "augment": Bool(), "hyperparameters": HYPERPARAMETERS,
-    "seed": Optional(Int()), "device": Str(max_len=64), "threads": Optional(Int(min=1, max=1 << 16)),
+    "seed": Optional(SEED), "device": Str(max_len=64), "threads": Optional(Int(min=1, max=1 << 16)),
     "versions": Obj(values=Str(max_len=256)), "epochs_completed": Int(min=0, max=MAX_EPOCHS),
     "metrics": List(EPOCH, max_items=MAX_EPOCHS), "test_accuracy": Optional(Num()),
     "test_loss": Optional(Num()), "best_test_accuracy": Optional(Num()), "best_epoch": Optional(Int(min=0)),
@@ -68,7 +69,7 @@ RUN = Obj({
 CHECKPOINT = Obj({
     "format": Str(max_len=64), "model": Str(name=True), "epoch": Int(min=0, max=MAX_EPOCHS),
     "batch": Int(min=0), "partial": Anything(), "epochs": Int(min=0, max=MAX_EPOCHS),
-    "settings": Obj({"recipe": HYPERPARAMETERS, "seed": Int(), "dataset": DATASET, "limit": Optional(Int(min=0)),
+    "settings": Obj({"recipe": HYPERPARAMETERS, "seed": SEED, "dataset": DATASET, "limit": Optional(Int(min=0)),
                      "augment": Bool()}, required=("recipe", "seed", "dataset", "limit", "augment")),
     "metrics": List(EPOCH, max_items=MAX_EPOCHS), "wall_time": Num(), "sessions": Int(min=0),
     "started_at": Optional(Str(max_len=64)), "threads": Optional(Int(min=1, max=1 << 16)),

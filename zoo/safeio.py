@@ -55,6 +55,7 @@ CIFAR_BATCH = Limit("CIFAR-10 batch", 256 * MB)  # the real batches are 31 MB
 IMAGE_FILE = Limit("image file", 256 * MB)
 ONNX_FILE = Limit("ONNX file", 2 * GB)  # protobuf's own limit for one message
 METRICS_CSV = Limit("metrics.csv", 64 * MB)
+BATCHES_CSV = Limit("batches.csv", 256 * MB)  # --log-every 1 for 100 epochs of ImageNet is ~70 MB
 MODEL_CARD = Limit("model card", 16 * MB)  # a run's README.md: a page of text
 WEIGHTS_FILE = Limit("weights file", 16 * GB)  # safetensors: zoo's largest model (vgg) is ~0.1 GB
 

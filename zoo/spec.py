@@ -19,6 +19,14 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "onecycle", "cosine", "step")
 INITS = ("default", "kaiming", "xavier", "normal")
+# Training option ranges, shared by the CLI's options (train, lr-sweep), the recipe's own
+# checks and the run.json schema (zoo.runfiles), so zoo never writes a run it would refuse
+# to read. Beyond them a value is a typo, not a plan (10**9 epochs would run for ever).
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
+# Every seed zoo derives (seed x 1,000,003 + epoch x 1009 + rank, zoo.train) must fit the
+# 64-bit seed torch's generators take: (2**44 - 1) x 1,000,003 + 10**5 x 1009 + 2**20 < 2**64.
+MAX_SEED = 2**44 - 1
 
 
 def check_name(name: object, what: str) -> str:
@@ -108,9 +116,10 @@ class Recipe:
     ema: float = 0.0
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.epochs, int) and self.epochs >= 1, f"recipe: epochs must be >= 1, got {self.epochs!r}")
-        _require(isinstance(self.batch_size, int) and self.batch_size >= 1,
-                 f"recipe: batch_size must be >= 1, got {self.batch_size!r}")
+        _require(isinstance(self.epochs, int) and 1 <= self.epochs <= MAX_EPOCHS,
+                 f"recipe: epochs must be 1..{MAX_EPOCHS}, got {self.epochs!r}")
+        _require(isinstance(self.batch_size, int) and 1 <= self.batch_size <= MAX_BATCH,
+                 f"recipe: batch_size must be 1..{MAX_BATCH}, got {self.batch_size!r}")
         _require(self.optimizer in OPTIMIZERS, f"recipe: optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
         _require(self.schedule in SCHEDULES, f"recipe: schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
         _require(self.init in INITS, f"recipe: init {self.init!r} is not one of {', '.join(INITS)}")

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from ..errors import ExportError
-from ..spec import ModelSpec
+from ..errors import ExportError, UsageError
+from ..spec import MAX_BATCH, ModelSpec
 from .defaults import BENCH_BIG_BATCH
 from .export import example_input
 from .runtime import cuda_device_present, open_session, physical_cores
@@ -32,6 +32,11 @@ class BenchSettings:
     max_runs: int = 200
     budget: float = 3.0  # seconds per measurement, after warm-up
     threads: int | None = None  # both engines; None: physical cores
+
+    def __post_init__(self) -> None:
+        # Training's batch limit: beyond it the input alone fails to allocate (a typo, not a measurement).
+        if not 1 <= self.big_batch <= MAX_BATCH:
+            raise UsageError(f"--batch must be 1..{MAX_BATCH}, got {self.big_batch}")
 
 
 @dataclass

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..runs import BATCH_COLUMNS, BATCHES_FILE
+from ..safeio import BATCHES_CSV
 from .records import CsvLog
-
-MAX_BYTES = 256 * 1024 * 1024  # a record zoo wrote is far smaller; anything bigger is not ours
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ class BatchLog:
 def kept_rows(path: Path, epoch_done: int, batch_done: int) -> list[dict]:
     """The rows of an earlier batches.csv up to (epoch_done complete epochs + batch_done
     batches). A missing, oversized or malformed file keeps nothing: the record restarts."""
-    if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_BYTES:
+    if path.is_symlink() or not path.is_file() or path.stat().st_size > BATCHES_CSV.max_bytes:
         return []
     kept = []
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CheckpointError, SpecError, UsageError
-from ..spec import ModelSpec, Recipe
+from ..spec import MAX_SEED, ModelSpec, Recipe
 from ..variants import NORMALIZE_MODES, parse_model_args
 from .config import TrainConfig, resolve_recipe
 
@@ -42,7 +42,7 @@ class RunSettings:
                            augment=data["augment"], normalize=data.get("normalize", "default"),
                            model_args=data.get("model_args") or {},  # runs from before these: defaults
                            holdout=data.get("holdout"), skip_bad=data.get("skip_bad", False))
-            valid = (type(settings.seed) is int and isinstance(settings.dataset, str)
+            valid = (type(settings.seed) is int and 0 <= settings.seed <= MAX_SEED and isinstance(settings.dataset, str)
                      and (limit is None or (type(limit) is int and limit >= 1)) and type(settings.augment) is bool
                      and settings.normalize in NORMALIZE_MODES and isinstance(settings.model_args, dict)
                      and (settings.holdout is None or type(settings.holdout) is float)
@@ -72,13 +72,21 @@ def extended(saved: RunSettings, config: TrainConfig, meta: dict) -> RunSettings
     return dataclasses.replace(saved, recipe=dataclasses.replace(saved.recipe, epochs=config.epochs))
 
 
+def _seed(value: int | None) -> int:
+    """0 unless given; one that torch's generators cannot take is refused now, not mid-run."""
+    seed = 0 if value is None else int(value)
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"invalid training option: seed must be 0..{MAX_SEED}, got {seed}")
+    return seed
+
+
 def settle(spec: ModelSpec, config: TrainConfig, meta: dict | None) -> RunSettings:
     """A new run's settings from the config and recipe; a resumed run's from its
     checkpoint, where an explicit option that differs is refused."""
     if meta is None:
         return RunSettings(
             recipe=resolve_recipe(spec, config),
-            seed=0 if config.seed is None else int(config.seed),
+            seed=_seed(config.seed),
             dataset=config.dataset or spec.dataset,
             limit=config.limit,
             augment=config.augment is not False,

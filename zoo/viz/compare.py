@@ -3,6 +3,7 @@ test loss and test accuracy against epochs, a line per run, from each metrics.cs
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from ..errors import CheckpointError
 from ..runs import METRICS_FILE
@@ -12,14 +13,16 @@ from .curves import _as_percent, read_metrics
 COMPARE_FILE = "compare.png"
 
 
-def plot_compare(folders: list[str | Path], labels: list[str], path: str | Path, title: str) -> Path:
-    """Overlay test loss and accuracy (train loss dashed) of every run; a run without epochs is an error."""
+def plot_compare(folders: list[str | Path], labels: list[str], path: str | Path, title: str,
+                 warn: Callable[[str], None] | None = None) -> Path:
+    """Overlay test loss and accuracy (train loss dashed) of every run; a run without epochs
+    is an error, rows of a metrics.csv that are not numbers are left out (`warn` hears it)."""
     from matplotlib.ticker import MaxNLocator
 
     metrics = []
     for folder in folders:
         try:
-            metrics.append(read_metrics(Path(folder) / METRICS_FILE))
+            metrics.append(read_metrics(Path(folder) / METRICS_FILE, warn))
         except CheckpointError as exc:
             raise CheckpointError(f"cannot plot {folder}: {exc}") from exc
     with styled():
