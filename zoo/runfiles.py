@@ -9,7 +9,8 @@ from typing import Any
 
 from . import safeio
 from .errors import CheckpointError
-from .schema import Anything, Bool, Int, List, Num, Obj, Optional, Str, class_names, validate
+from .schema import (Agrees, Bool, Int, List, Num, Obj, Optional, SchemaError, Str, class_names,
+                     validate)
 
 MAX_EPOCHS = 1_000_000
 
@@ -64,10 +65,14 @@ RUN = Obj({
     "log_every": Optional(Int(min=1)),
 }, required=("model",))
 
+# The sums of an epoch stopped part-way (zoo.train.session.Accumulators.state).
+PARTIAL = Obj({"loss_sum": Num(), "correct": Int(min=0), "samples": Int(min=0), "seconds": Num()},
+              required=("loss_sum", "correct", "samples", "seconds"))
+
 # The JSON part of a checkpoint (checkpoint.safetensors header; checkpoint.json is a copy).
 CHECKPOINT = Obj({
     "format": Str(max_len=64), "model": Str(name=True), "epoch": Int(min=0, max=MAX_EPOCHS),
-    "batch": Int(min=0), "partial": Anything(), "epochs": Int(min=0, max=MAX_EPOCHS),
+    "batch": Int(min=0), "partial": Optional(PARTIAL), "epochs": Int(min=0, max=MAX_EPOCHS),
     "settings": Obj({"recipe": HYPERPARAMETERS, "seed": Int(), "dataset": DATASET, "limit": Optional(Int(min=0)),
                      "augment": Bool()}, required=("recipe", "seed", "dataset", "limit", "augment")),
     "metrics": List(EPOCH, max_items=MAX_EPOCHS), "wall_time": Num(), "sessions": Int(min=0),
@@ -85,4 +90,22 @@ def read_run_json(path: str | Path) -> dict[str, Any]:
 
 
 def check_checkpoint(meta: Any, where: str) -> dict[str, Any]:
-    return validate(meta, CHECKPOINT, where, CheckpointError, "start over with --force")
+    return validate(meta, Agrees(CHECKPOINT, _progress_agrees), where, CheckpointError, "start over with --force")
+
+
+def _progress_agrees(meta: dict[str, Any], path: str) -> None:
+    """The progress fields of a header agree with each other. Each is valid alone, but a resume
+    trusts them together: an epoch past the run's end would report it finished without weights,
+    and a metrics list shorter than the epochs done would rewrite metrics.csv without them.
+    (Defaults as zoo.train.session reads them: a header without progress is at the start.)"""
+    epoch, batch, metrics = meta.get("epoch", 0), meta.get("batch", 0), meta.get("metrics", [])
+    epochs = meta["settings"]["recipe"].get("epochs")
+    if epochs is not None and epoch > epochs:
+        raise SchemaError("epoch", f"is {epoch}, past the run's {epochs} epochs (settings.recipe.epochs)")
+    if epochs is not None and batch and epoch == epochs:
+        raise SchemaError("batch", f"is {batch}, but all {epochs} epochs of the run are done")
+    if len(metrics) != epoch:
+        raise SchemaError("metrics", f"has {len(metrics)} rows, but field 'epoch' says {epoch} epochs are done")
+    for i, row in enumerate(metrics):
+        if row["epoch"] != i + 1:
+            raise SchemaError(f"metrics[{i}].epoch", f"is {row['epoch']}, expected {i + 1} (one row per epoch, in order)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .errors import DataError, ZooError
 from .safeio import for_display
@@ -187,6 +187,21 @@ class Obj(Checker):
                 if key not in self.fields:
                     out[key] = self.values.check(item, f"{prefix}{key}")
         return out
+
+
+@dataclass
+class Agrees(Checker):
+    """`inner`, then `rule(value, path)`: a check across fields (the header's epoch against its
+    metrics), which raises SchemaError naming the field that disagrees. A wrapper, so that
+    `inner`'s fields stay open to extension."""
+
+    inner: Checker
+    rule: Callable[[Any, str], None]
+
+    def check(self, value, path):
+        value = self.inner.check(value, path)
+        self.rule(value, path)
+        return value
 
 
 @dataclass
