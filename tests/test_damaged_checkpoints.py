@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -58,8 +59,32 @@ def header(**fields):
     return lambda meta, tensors: meta.update(fields)
 
 
+def scheduler(**fields):
+    return lambda meta, tensors: meta["scheduler"].update(fields)
+
+
+def tensor(key, value):
+    return lambda meta, tensors: tensors.__setitem__(key, value)
+
+
+def drop_state(key):
+    def edit(meta, tensors):
+        for _, state in meta["optimizer"]["state"]["__items__"]:
+            del state[key]
+    return edit
+
+
+def group(**fields):
+    return lambda meta, tensors: meta["optimizer"]["param_groups"][0].update(fields)
+
+
 def reorder_metrics(meta, tensors):
     meta["metrics"][0]["epoch"] = 2
+
+
+def batch_after_the_end(meta, tensors):  # every epoch done, with rows for each, and yet part of one more
+    meta["metrics"] = [dict(meta["metrics"][0], epoch=e) for e in range(1, EPOCHS + 1)]
+    meta.update(epoch=EPOCHS, batch=2)
 
 
 DAMAGE = {
@@ -67,7 +92,28 @@ DAMAGE = {
     "epoch past the run's end": (header(epoch=EPOCHS + 10), "field 'epoch' is 13, past the run's 3 epochs"),
     "metrics emptied": (header(metrics=[]), "field 'metrics' has 0 rows, but field 'epoch' says 1 epochs are done"),
     "metrics out of order": (reorder_metrics, "field 'metrics[0].epoch' is 2, expected 1"),
+    "batch after the last epoch": (batch_after_the_end, "field 'batch' is 2, but all 3 epochs of the run are done"),
+    "batch past the epoch": (header(batch=10**6), "it is 1000000 batches into epoch 2, which has 4"),
     "partial not sums": (header(batch=2, partial=[1, 2]), "field 'partial' must be an object, got a list"),
+    # the scheduler: what the recipe lays out, and how far it has gone
+    "scheduler total_steps": (scheduler(total_steps=5), "the scheduler's 'total_steps' is 5, where this run's"),
+    "scheduler last_epoch": (scheduler(last_epoch=10**6), "the scheduler has taken 1000000 steps, but the run's "
+                                                           "progress (epoch and batch) says 4"),
+    "scheduler anneal function": (scheduler(_anneal_func_type="x"), "the scheduler's '_anneal_func_type' is \"x\""),
+    "scheduler counter a string": (scheduler(_step_count="5"), "the scheduler's '_step_count' is \"5\", not a value"),
+    "scheduler key added": (scheduler(optimizer=1), "the scheduler state has 'optimizer', which this run's"),
+    # the RNG
+    "rng float": (tensor("rng.cpu", torch.zeros(5056)), "the RNG state 'cpu' is torch.float32 of shape [5056], "
+                                                         "expected a 1-D uint8 tensor"),
+    "rng too short": (tensor("rng.cpu", torch.zeros(10, dtype=torch.uint8)), "the RNG state 'cpu' is not a generator"),
+    # the optimizer: its settings, and each parameter's state
+    "optimizer step of 150": (tensor("optimizer.state.0.step", torch.zeros(150)),
+                              "the optimizer's 'step' of parameter 0 is torch.float32 of shape [150], expected one"),
+    "optimizer moment shape": (tensor("optimizer.state.1.exp_avg", torch.zeros(3)),
+                               "the optimizer's 'exp_avg' of parameter 1 is torch.float32 of shape [3], expected"),
+    "optimizer moment dropped": (drop_state("exp_avg_sq"), "the optimizer state of parameter 0 lacks 'exp_avg_sq'"),
+    "optimizer eps a string": (group(eps="x"), "the optimizer's 'eps' is \"x\", where this run's optimizer has 1e-08"),
+    "optimizer lr a string": (group(lr="x"), "the optimizer's 'lr' is \"x\", not a value like"),
 }
 
 
