@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,10 +75,13 @@ def test_nesting_just_past_the_limit_is_refused(tmp_path):
     ("class_names", ["x" * 201] * 10, "field 'class_names[0]' is 201 characters, over zoo's limit of 200"),
     ("metrics", [{"epoch": 1}], "field 'metrics[0].train_loss' is missing"),
     ("epochs_completed", True, "field 'epochs_completed' must be an integer, got true/false"),
+    ("sessions", -5, "field 'sessions' is -5, it must be >= 0"),  # no upper bound: never 'outside 0..None'
+    ("threads", 0, "field 'threads' is 0, outside 1..65536"),
+    ("wall_time_seconds", 1e308, "field 'wall_time_seconds' is 1e+308, outside 0.0..1000000000.0"),
 ])
 def test_wrong_types_name_the_file_and_the_field(tmp_path, field, value, message):
     write_run(tmp_path, dict(GOOD, **{field: value}))
-    with pytest.raises(CheckpointError, match=message.replace("[", r"\[").replace("]", r"\]")) as info:
+    with pytest.raises(CheckpointError, match=re.escape(message)) as info:
         read_run_info(tmp_path)
     assert str(tmp_path / "run.json") in str(info.value)
 

@@ -9,9 +9,11 @@ from typing import Any
 
 from . import safeio
 from .errors import CheckpointError
-from .schema import Anything, Bool, Int, List, Num, Obj, Optional, Str, class_names, validate
+from .schema import (Agrees, Bool, Int, List, Num, Obj, Optional, SchemaError, Str, class_names,
+                     validate)
 from .spec import MAX_BATCH, MAX_EPOCHS, MAX_SEED
 
+WALL_TIME = Num(min=0.0, max=1e9, finite=True)  # seconds: 31 years; more is a damaged file, not a run
 SEED = Int(min=0, max=MAX_SEED)  # out of range, a resume would fail seeding its generators
 
 EPOCH = Obj({
@@ -60,18 +62,22 @@ RUN = Obj({
     "versions": Obj(values=Str(max_len=256)), "epochs_completed": Int(min=0, max=MAX_EPOCHS),
     "metrics": List(EPOCH, max_items=MAX_EPOCHS), "test_accuracy": Optional(Num()),
     "test_loss": Optional(Num()), "best_test_accuracy": Optional(Num()), "best_epoch": Optional(Int(min=0)),
-    "wall_time_seconds": Optional(Num()), "sessions": Int(min=0), "started_at": Optional(Str(max_len=64)),
+    "wall_time_seconds": Optional(WALL_TIME), "sessions": Int(min=0), "started_at": Optional(Str(max_len=64)),
     "updated_at": Optional(Str(max_len=64)), "weights": Optional(Str(max_len=256)),
     "log_every": Optional(Int(min=1)),
 }, required=("model",))
 
+# The sums of an epoch stopped part-way (zoo.train.session.Accumulators.state).
+PARTIAL = Obj({"loss_sum": Num(), "correct": Int(min=0), "samples": Int(min=0), "seconds": Num()},
+              required=("loss_sum", "correct", "samples", "seconds"))
+
 # The JSON part of a checkpoint (checkpoint.safetensors header; checkpoint.json is a copy).
 CHECKPOINT = Obj({
     "format": Str(max_len=64), "model": Str(name=True), "epoch": Int(min=0, max=MAX_EPOCHS),
-    "batch": Int(min=0), "partial": Anything(), "epochs": Int(min=0, max=MAX_EPOCHS),
+    "batch": Int(min=0), "partial": Optional(PARTIAL), "epochs": Int(min=0, max=MAX_EPOCHS),
     "settings": Obj({"recipe": HYPERPARAMETERS, "seed": SEED, "dataset": DATASET, "limit": Optional(Int(min=0)),
                      "augment": Bool()}, required=("recipe", "seed", "dataset", "limit", "augment")),
-    "metrics": List(EPOCH, max_items=MAX_EPOCHS), "wall_time": Num(), "sessions": Int(min=0),
+    "metrics": List(EPOCH, max_items=MAX_EPOCHS), "wall_time": WALL_TIME, "sessions": Int(min=0),
     "started_at": Optional(Str(max_len=64)), "threads": Optional(Int(min=1, max=1 << 16)),
     "log_every": Optional(Int(min=1)), "optimizer": Obj(), "scheduler": Obj(), "rng": Obj(),
     # a distributed run's: how many processes saved it, and each one's RNG state (rank order)
@@ -86,4 +92,22 @@ def read_run_json(path: str | Path) -> dict[str, Any]:
 
 
 def check_checkpoint(meta: Any, where: str) -> dict[str, Any]:
-    return validate(meta, CHECKPOINT, where, CheckpointError, "start over with --force")
+    return validate(meta, Agrees(CHECKPOINT, _progress_agrees), where, CheckpointError, "start over with --force")
+
+
+def _progress_agrees(meta: dict[str, Any], path: str) -> None:
+    """The progress fields of a header agree with each other. Each is valid alone, but a resume
+    trusts them together: an epoch past the run's end would report it finished without weights,
+    and a metrics list shorter than the epochs done would rewrite metrics.csv without them.
+    (Defaults as zoo.train.session reads them: a header without progress is at the start.)"""
+    epoch, batch, metrics = meta.get("epoch", 0), meta.get("batch", 0), meta.get("metrics", [])
+    epochs = meta["settings"]["recipe"].get("epochs")
+    if epochs is not None and epoch > epochs:
+        raise SchemaError("epoch", f"is {epoch}, past the run's {epochs} epochs (settings.recipe.epochs)")
+    if epochs is not None and batch and epoch == epochs:
+        raise SchemaError("batch", f"is {batch}, but all {epochs} epochs of the run are done")
+    if len(metrics) != epoch:
+        raise SchemaError("metrics", f"has {len(metrics)} rows, but field 'epoch' says {epoch} epochs are done")
+    for i, row in enumerate(metrics):
+        if row["epoch"] != i + 1:
+            raise SchemaError(f"metrics[{i}].epoch", f"is {row['epoch']}, expected {i + 1} (one row per epoch, in order)")

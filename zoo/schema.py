@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .errors import DataError, ZooError
 from .safeio import for_display
@@ -89,9 +89,20 @@ class Int(Checker):
     def check(self, value, path):
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(value, path)
-        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise self.fail(value, path, f"is {value}, outside {self.min}..{self.max}")
+        if _out_of_range(value, self.min, self.max):
+            raise self.fail(value, path, f"is {value}, {_range(self.min, self.max)}")
         return value
+
+
+def _out_of_range(value, low, high) -> bool:
+    return (low is not None and value < low) or (high is not None and value > high)
+
+
+def _range(low, high) -> str:
+    """The bounds a value broke, in words: a bound that is None is not there, so never 'outside 0..None'."""
+    if low is not None and high is not None:
+        return f"outside {low}..{high}"
+    return f"it must be >= {low}" if low is not None else f"it must be <= {high}"
 
 
 @dataclass
@@ -110,8 +121,8 @@ class Num(Checker):
             raise self.fail(value, path, f"is {value}, it must be a finite number")
         if self.positive and value <= 0:
             raise self.fail(value, path, f"is {value}, it must be above 0")
-        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise self.fail(value, path, f"is {value}, outside {self.min}..{self.max}")
+        if _out_of_range(value, self.min, self.max):
+            raise self.fail(value, path, f"is {value}, {_range(self.min, self.max)}")
         return value
 
 
@@ -176,6 +187,21 @@ class Obj(Checker):
                 if key not in self.fields:
                     out[key] = self.values.check(item, f"{prefix}{key}")
         return out
+
+
+@dataclass
+class Agrees(Checker):
+    """`inner`, then `rule(value, path)`: a check across fields (the header's epoch against its
+    metrics), which raises SchemaError naming the field that disagrees. A wrapper, so that
+    `inner`'s fields stay open to extension."""
+
+    inner: Checker
+    rule: Callable[[Any, str], None]
+
+    def check(self, value, path):
+        value = self.inner.check(value, path)
+        self.rule(value, path)
+        return value
 
 
 @dataclass

@@ -12,6 +12,7 @@ people and tools; loading never depends on it.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -136,20 +137,165 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
 
 
 def restore(meta: dict[str, Any], tensors: dict[str, torch.Tensor], model, optimizer, scheduler,
-            average=None) -> dict[str, torch.Tensor]:
+            average=None, steps: int | None = None) -> dict[str, torch.Tensor]:
     """Load a checkpoint into freshly built model/optimizer/scheduler (and weight average);
-    returns the saved global RNG states, for the caller to set (`set_rng_state`) when it trains on."""
+    returns the saved global RNG states, for the caller to set (`set_rng_state`) when it trains on.
+
+    The saved optimizer and scheduler state is checked against the fresh ones first, so that a
+    damaged header is one CheckpointError here, not a foreign error in the first step (after
+    metrics.csv was rewritten). `scheduler` None: the caller lays out a new schedule (the run
+    goes on with another number of processes). `steps`: the scheduler steps the run has taken
+    (None: not checked, for a schedule that is never stepped)."""
+    fresh_groups = _group_settings(optimizer)
+    fresh_schedule = scheduler.state_dict() if scheduler is not None else None
     try:
         model.load_state_dict(_prefixed(tensors, "model."), strict=True)
         if average is not None:
             average.load_state_dict(_prefixed(tensors, "ema."), strict=True)
         optimizer.load_state_dict(unpack(meta["optimizer"], tensors))
-        scheduler.load_state_dict(unpack(meta["scheduler"], tensors))
+        saved_schedule = unpack(meta["scheduler"], tensors)
         rng = unpack(meta["rng"], tensors)
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:  # a damaged or edited header
         raise CheckpointError(f"the checkpoint does not fit this model or optimizer ({describe(exc)}); "
                               "start over with --force") from exc
+    check_optimizer(optimizer, fresh_groups)
+    if scheduler is not None:
+        check_schedule(saved_schedule, fresh_schedule, steps)
+        scheduler.load_state_dict(saved_schedule)
+    check_rng(rng, "the RNG state")
     return rng
+
+
+def damaged(what: str) -> CheckpointError:
+    return CheckpointError(f"the checkpoint is damaged: {what}; start over with --force")
+
+
+# What training moves; everything else in the saved state follows from the recipe, so a
+# value that differs from a freshly built optimizer's or scheduler's is damage, not progress.
+SCHEDULER_PROGRESS = frozenset({"last_epoch", "_step_count", "_last_lr", "_is_initial", "_get_lr_called_within_step"})
+SCHEDULED_GROUP_KEYS = frozenset({"lr", "betas", "momentum"})  # onecycle cycles momentum (Adam's beta1)
+
+
+def check_schedule(saved: Any, fresh: dict[str, Any], steps: int | None) -> None:
+    """The saved scheduler state is the recipe's schedule (`fresh`), `steps` steps on."""
+    if not isinstance(saved, dict):
+        raise damaged(f"the scheduler state is {_short(saved)}, not an object")
+    _same_keys(saved, fresh, "the scheduler state")
+    for key, value in fresh.items():
+        if key in SCHEDULER_PROGRESS and not _same_form(saved[key], value):
+            raise damaged(f"the scheduler's '{key}' is {_short(saved[key])}, not a value like {_short(value)}")
+        if key not in SCHEDULER_PROGRESS and _plain(saved[key]) != _plain(value):
+            raise damaged(f"the scheduler's '{key}' is {_short(saved[key])}, where this run's schedule has "
+                          f"{_short(value)}")
+    if steps is not None and saved["last_epoch"] != steps:
+        raise damaged(f"the scheduler has taken {_short(saved['last_epoch'])} steps, but the run's progress "
+                      f"(epoch and batch) says {steps}")
+
+
+def check_optimizer(optimizer: torch.optim.Optimizer, fresh_groups: list[dict[str, Any]]) -> None:
+    """The restored optimizer has the recipe's settings (`fresh_groups`, only the scheduled
+    ones moved) and per-parameter state that fits each parameter, as its own step keeps it."""
+    for i, (group, fresh) in enumerate(zip(_group_settings(optimizer), fresh_groups)):
+        _same_keys(group, fresh, f"the optimizer's group {i}")
+        for key, value in fresh.items():
+            if key in SCHEDULED_GROUP_KEYS and not _same_form(group[key], value):
+                raise damaged(f"the optimizer's '{key}' is {_short(group[key])}, not a value like {_short(value)}")
+            if key not in SCHEDULED_GROUP_KEYS and _plain(group[key]) != _plain(value):
+                raise damaged(f"the optimizer's '{key}' is {_short(group[key])}, where this run's optimizer has "
+                              f"{_short(value)}")
+    if any(not isinstance(key, torch.Tensor) for key in optimizer.state):
+        raise damaged("the optimizer state names parameters this model does not have")
+    keys = _state_keys(optimizer, fresh_groups[0])
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for i, p in enumerate(params):
+        state = optimizer.state.get(p)
+        if state:  # none yet: a parameter that has had no gradient
+            _check_param_state(i, p, state, keys)
+
+
+def _check_param_state(index: int, param: torch.Tensor, state: dict[str, Any], keys: set[str]) -> None:
+    _same_keys(state, dict.fromkeys(keys), f"the optimizer state of parameter {index}")
+    for key, value in state.items():
+        shape = torch.Size([1]) if key == "step" else param.shape  # a step count, or a moment per weight
+        ok = isinstance(value, torch.Tensor) and (value.numel() == 1 if key == "step" else
+                                                  value.shape == shape and value.is_floating_point())
+        if not ok:
+            got = f"{value.dtype} of shape {list(value.shape)}" if isinstance(value, torch.Tensor) else _short(value)
+            raise damaged(f"the optimizer's '{key}' of parameter {index} is {got}, expected "
+                          + ("one number" if key == "step" else f"floats of shape {list(shape)}"))
+
+
+def _state_keys(optimizer: torch.optim.Optimizer, settings: dict[str, Any]) -> set[str]:
+    """The per-parameter state keys this kind of optimizer keeps with these settings (Adam's step
+    and moments, SGD's momentum buffer or nothing), learnt from one step on a one-number probe
+    rather than listed per optimizer."""
+    import inspect
+
+    accepted = inspect.signature(type(optimizer).__init__).parameters
+    probe = torch.zeros(1, requires_grad=True)
+    stepper = type(optimizer)([probe], **{k: v for k, v in settings.items() if k in accepted})
+    probe.grad = torch.ones(1)
+    stepper.step()
+    return set(stepper.state[probe])
+
+
+def check_rng(states: Any, what: str) -> None:
+    """RNG states are 1-D uint8 tensors and the CPU one is one torch accepts (tried on a fork of
+    the global RNG, which is left as it was), so that setting them later cannot fail."""
+    if not isinstance(states, dict) or not isinstance(states.get("cpu"), torch.Tensor):
+        raise damaged(f"{what} has no CPU generator state")
+    for name, state in states.items():
+        if not isinstance(state, torch.Tensor) or state.dtype != torch.uint8 or state.dim() != 1:
+            got = f"{state.dtype} of shape {list(state.shape)}" if isinstance(state, torch.Tensor) else _short(state)
+            raise damaged(f"{what} '{name}' is {got}, expected a 1-D uint8 tensor")
+    with torch.random.fork_rng(devices=[]):
+        try:
+            torch.set_rng_state(states["cpu"])
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise damaged(f"{what} 'cpu' is not a generator state ({describe(exc)})") from exc
+
+
+def _same_keys(saved: dict, fresh: dict, what: str) -> None:
+    """Named by the first key too many or missing, not by two lists of all of them."""
+    extra, missing = sorted(map(str, set(saved) - set(fresh))), sorted(map(str, set(fresh) - set(saved)))
+    if extra:
+        raise damaged(f"{what} has '{safeio.for_display(extra[0], 60)}', which this run's does not")
+    if missing:
+        raise damaged(f"{what} lacks '{missing[0]}'")
+
+
+def _group_settings(optimizer: torch.optim.Optimizer) -> list[dict[str, Any]]:
+    return [{k: v for k, v in group.items() if k not in ("params", "param_names")} for group in optimizer.param_groups]
+
+
+def _same_form(saved: Any, fresh: Any) -> bool:
+    """`saved` is shaped like `fresh`: a finite number for a number, a list of as many for a
+    list, the same keys for a dict, the same type otherwise (a flag stays a flag)."""
+    if isinstance(fresh, bool) or isinstance(saved, bool):
+        return type(saved) is type(fresh)
+    if isinstance(fresh, (int, float)):
+        return isinstance(saved, (int, float)) and math.isfinite(saved) and (isinstance(saved, int) or
+                                                                             isinstance(fresh, float))
+    if isinstance(fresh, (list, tuple)):
+        return (isinstance(saved, (list, tuple)) and len(saved) == len(fresh)
+                and all(_same_form(s, f) for s, f in zip(saved, fresh)))
+    if isinstance(fresh, dict):
+        return isinstance(saved, dict) and set(saved) == set(fresh) and all(_same_form(saved[k], fresh[k])
+                                                                           for k in fresh)
+    return type(saved) is type(fresh)
+
+
+def _plain(value: Any) -> Any:
+    """JSON's view of a value: a checkpoint stores tuples (Adam's betas) as lists."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _short(value: Any) -> str:
+    return safeio.for_display(json.dumps(_plain(value), default=str), 60)
 
 
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -117,12 +117,27 @@ class Session:
         self.scheduler = make_scheduler(self.optimizer, self.recipe, self.batches)
         self.average = make_average(self.model, self.recipe.ema)  # --ema: what is evaluated and saved
         if saved:
-            self.rng = ckpt.restore(meta, saved[1], self.model, self.optimizer, self.scheduler, self.average)
+            # another number of processes: another grid of batches, and a schedule laid out anew (_resume_world)
+            same_world = meta.get("world_size", 1) == world.size
+            steps = self._steps_done() if same_world else None
+            self.rng = ckpt.restore(meta, saved[1], self.model, self.optimizer,
+                                    self.scheduler if same_world else None, self.average, steps)
             _match_state_layout(self.optimizer)
             self._resume_world(meta, saved[1])
         elif config.init_from is not None:
             self.init_from = str(init_from(self.model, spec, config.init_from))
         self.net = self.model  # what the training step calls: wrapped for several processes in run()
+
+    def _steps_done(self) -> int | None:
+        """The scheduler steps the saved progress stands for (the loop steps once per batch; a
+        constant schedule never, so there is nothing to compare); a batch index past the end of
+        an epoch is refused here, before it could skip the rest of the epoch."""
+        if self.batch_done >= self.batches:
+            raise ckpt.damaged(f"it is {self.batch_done} batches into epoch {self.epoch_done + 1}, which has "
+                               f"{self.batches}")
+        if self.recipe.schedule == "constant":
+            return None
+        return self.epoch_done * self.batches + self.batch_done
 
     def _resume_world(self, meta: dict, tensors: dict) -> None:
         """Same number of processes: each continues with its own saved RNG. Another number:
@@ -568,12 +583,11 @@ def _rank_rng(meta: dict, tensors: dict, world: World) -> dict[str, torch.Tensor
         if not isinstance(states, list) or len(states) != world.size:
             raise ValueError(f"{world.size} RNG states expected, found {len(states) if isinstance(states, list) else 0}")
         state = states[world.rank]
-        if not isinstance(state, dict) or not isinstance(state.get("cpu"), torch.Tensor):
-            raise ValueError(f"no CPU RNG state for process {world.rank}")
-        return state
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"the checkpoint's per-process RNG states are damaged ({describe(exc)}); "
                               "start over with --force") from exc
+    ckpt.check_rng(state, f"the RNG state of process {world.rank}")
+    return state
 
 
 def _where(epoch: int, batch: int) -> str:
