@@ -152,6 +152,16 @@ def test_an_error_raised_by_plugin_code_while_training_names_the_plugin_and_its_
     assert "in forward" in errors[0] and "zoo's fault" not in errors[0]
 
 
+def test_an_error_raised_inside_zoo_code_a_plugin_called_is_not_blamed_on_the_plugin(fake_dists, tmp_path):
+    calls_zoo = FAILING.replace('raise RuntimeError("the toy kernel is not implemented for training")',
+                                "from zoo.preprocess import normalize; normalize(None, None)")
+    fake_dists.add("zoo-callszoo", "callplug", calls_zoo)
+    result = invoke("train", "fails", "--epochs", "1", "--limit", "64", "--out", tmp_path / "r")
+    errors = lines(result.stderr, "error:")
+    assert result.exit_code == 1 and len(errors) == 1, result.output
+    assert "plugin 'callplug'" not in errors[0] and "zoo's fault" in errors[0], errors
+
+
 def test_what_a_plugin_prints_goes_to_stderr_and_json_stays_json(fake_dists):
     chatty = toy_plugin("chatty", "print('registering chatty')\n    register(dataclasses.replace(toy_spec(), "
                         "builder=Chatty))") + '''

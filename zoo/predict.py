@@ -27,10 +27,11 @@ class Prediction:
 
 def softmax_top(logits: np.ndarray, class_names, k: int, source: str = "the model",
                 images: list[str | Path] | None = None) -> list[list[tuple[str, float]]]:
-    """The k most probable classes of each row; logits that are not finite (NaN or infinite:
-    broken weights, or a file whose preprocessing divides by next to nothing) are an error,
-    never 'nan%' shown as an answer."""
-    bad = np.flatnonzero(~np.isfinite(logits).all(axis=1))
+    """The k most probable classes of each row. NaN or +inf logits (broken weights, or a file
+    whose preprocessing divides by next to nothing) are an error, never 'nan%' shown as an
+    answer; -inf is a class ruled out (probability 0), as long as one class is not."""
+    bad = np.flatnonzero(np.isnan(logits).any(axis=1) | np.isposinf(logits).any(axis=1)
+                         | ~np.isfinite(logits.max(axis=1)))
     if len(bad):
         which = f" for {images[bad[0]]}" if images is not None else ""
         raise ExportError(f"{source} gave non-finite outputs (NaN or infinity){which}: its weights or its "

@@ -226,29 +226,37 @@ def reset_registry() -> None:
 
 
 def plugin_at_fault(exc: BaseException) -> str | None:
-    """'plugin NAME (DIST VERSION) at FILE:LINE in FUNCTION' for the innermost frame of
-    plugin code in `exc`'s traceback (or its causes'), when it ran through a loaded
-    plugin; None when no plugin code was running (then it may be zoo's fault). A plugin's
-    code is its entry point's module and, for a package of its own, everything in it."""
+    """'plugin NAME (DIST VERSION) at FILE:LINE in FUNCTION' when a third-party plugin's
+    code raised `exc` (or one of its causes): its frame is the innermost of plugin or zoo
+    code, libraries such as torch below it aside (a conv the plugin fed the wrong shape is
+    the plugin's fault). None when zoo's own code lies deeper (a zoo helper the plugin
+    called) or no plugin code ran: then it may be zoo's fault. A plugin's code is its entry
+    point's module and, for a package of its own, everything in it."""
     if _cached is None:
         return None
-    owners = [(_code_of(p.value), p) for p in _cached.plugins if not p.broken]
+    owners = [(_code_of(p.value), p) for p in _cached.plugins if not p.broken and p.dist != "zoo"]
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        frames = []
-        tb = exc.__traceback__
-        while tb is not None:
-            frames.append((tb.tb_frame, tb.tb_lineno))
-            tb = tb.tb_next
-        for frame, line in reversed(frames):
-            module = frame.f_globals.get("__name__", "")
-            for prefix, info in owners:
-                if module == prefix or module.startswith(prefix + "."):
-                    return (f"plugin '{info.name}' ({info.dist} {info.version}) at {frame.f_code.co_filename}:{line} "
-                            f"in {frame.f_code.co_name}")
-        exc = exc.__cause__ or exc.__context__
+        for frame, line in reversed(_frames(exc)):
+            module = str(frame.f_globals.get("__name__", ""))
+            owner = next((info for prefix, info in owners if module == prefix or module.startswith(prefix + ".")),
+                         None)
+            if owner is not None:
+                return (f"plugin '{owner.name}' ({owner.dist} {owner.version}) at {frame.f_code.co_filename}:"
+                        f"{line} in {frame.f_code.co_name}")
+            if module == "zoo" or module.startswith("zoo."):
+                break  # zoo raised it; a wrapped error's cause may still be the plugin's
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     return None
+
+
+def _frames(exc: BaseException) -> list:
+    frames, tb = [], exc.__traceback__
+    while tb is not None:
+        frames.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    return frames
 
 
 def _code_of(entry_point_value: str) -> str:

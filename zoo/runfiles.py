@@ -80,6 +80,7 @@ CHECKPOINT = Obj({
     "metrics": List(EPOCH, max_items=MAX_EPOCHS), "wall_time": WALL_TIME, "sessions": Int(min=0),
     "started_at": Optional(Str(max_len=64)), "threads": Optional(Int(min=1, max=1 << 16)),
     "log_every": Optional(Int(min=1)), "optimizer": Obj(), "scheduler": Obj(), "rng": Obj(),
+    "batches": Int(min=1, max=1 << 40),  # per epoch per process; absent in checkpoints before it was saved
     # a distributed run's: how many processes saved it, and each one's RNG state (rank order)
     "world_size": Int(min=1, max=1 << 20), "rank_rng": List(Obj(), max_items=1 << 20),
 }, required=("format", "model", "settings", "optimizer", "scheduler", "rng"))

@@ -180,8 +180,16 @@ def check_schedule(saved: Any, fresh: dict[str, Any], steps: int | None) -> None
     """The saved scheduler state is the recipe's schedule (`fresh`), `steps` steps on."""
     if not isinstance(saved, dict):
         raise damaged(f"the scheduler state is {_short(saved)}, not an object")
-    _same_keys(saved, fresh, "the scheduler state")
+    # A scheduler's state is its __dict__, whose private bookkeeping differs between torch
+    # versions (2.6 saved 'verbose', 2.14 '_is_initial'): compare the keys both know, and keep
+    # only those when loading, so that a key of another version cannot shadow a method.
+    if "last_epoch" not in saved:
+        raise damaged("the scheduler state lacks 'last_epoch'")
+    for key in [k for k in saved if k not in fresh]:
+        del saved[key]
     for key, value in fresh.items():
+        if key not in saved:
+            continue  # loading leaves the fresh value
         if key in SCHEDULER_PROGRESS and not _same_form(saved[key], value):
             raise damaged(f"the scheduler's '{key}' is {_short(saved[key])}, not a value like {_short(value)}")
         if key not in SCHEDULER_PROGRESS and _plain(saved[key]) != _plain(value):
@@ -273,9 +281,8 @@ def _same_form(saved: Any, fresh: Any) -> bool:
     list, the same keys for a dict, the same type otherwise (a flag stays a flag)."""
     if isinstance(fresh, bool) or isinstance(saved, bool):
         return type(saved) is type(fresh)
-    if isinstance(fresh, (int, float)):
-        return isinstance(saved, (int, float)) and math.isfinite(saved) and (isinstance(saved, int) or
-                                                                             isinstance(fresh, float))
+    if isinstance(fresh, (int, float)):  # a recipe's lr=1 is an int until the schedule moves it
+        return isinstance(saved, (int, float)) and math.isfinite(saved)
     if isinstance(fresh, (list, tuple)):
         return (isinstance(saved, (list, tuple)) and len(saved) == len(fresh)
                 and all(_same_form(s, f) for s, f in zip(saved, fresh)))

@@ -70,6 +70,7 @@ class Session:
         self.metrics = [EpochMetrics(**m) for m in meta.get("metrics", [])]
         self.epoch_done = meta.get("epoch", 0)  # completed epochs
         self.batch_done = meta.get("batch", 0)  # batches done in the epoch after them
+        self.saved_batches = meta.get("batches")  # batches per epoch then (checkpoints since they record it)
         self.partial = meta.get("partial")  # accumulators of that unfinished epoch
         self.previous_wall = meta.get("wall_time", 0.0)
         self.sessions = meta.get("sessions", 0) + 1
@@ -132,6 +133,11 @@ class Session:
         """The scheduler steps the saved progress stands for (the loop steps once per batch; a
         constant schedule never, so there is nothing to compare); a batch index past the end of
         an epoch is refused here, before it could skip the rest of the epoch."""
+        saved = self.saved_batches
+        if saved is not None and saved != self.batches:  # same processes, yet another grid: the data changed
+            raise CheckpointError(f"the training data changed since the checkpoint was saved ({saved} batches per "
+                                  f"epoch then, {self.batches} now: files added to or removed from the dataset?); "
+                                  "put it back as it was to resume, or start over with --force")
         if self.batch_done >= self.batches:
             raise ckpt.damaged(f"it is {self.batch_done} batches into epoch {self.epoch_done + 1}, which has "
                                f"{self.batches}")
@@ -333,7 +339,7 @@ class Session:
             "epochs": self.recipe.epochs, "settings": self.settings.as_dict(),
             "metrics": [m.as_dict() for m in self.metrics], "wall_time": self.wall_time,
             "sessions": self.sessions, "started_at": self.started_at, "init_from": self.init_from, "threads": self.threads,
-            "log_every": self.log_every,
+            "log_every": self.log_every, "batches": self.batches,
         }
         rank_rng = dist.gather_rng(self.world, self.device)  # a collective: every process takes part
         path = self.folder / CHECKPOINT_FILE
