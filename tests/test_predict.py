@@ -176,3 +176,15 @@ def test_invert_reads_dark_on_light_drawings_like_mnist(digits, tmp_path):
         assert a["top"] == b["top"]  # 255 - (255 - p) == p: identical pixels, identical answer
     as_is = predictions(invoke("predict", "lenet5", *drawn, "--onnx", digits.plain, "--json"))
     assert [p["top"][0]["class"] for p in as_is] != [p["top"][0]["class"] for p in original]
+
+
+def test_minus_infinity_rules_a_class_out_but_nan_or_plus_infinity_is_an_error():
+    from zoo.errors import ExportError
+    from zoo.predict import softmax_top
+
+    top = softmax_top(np.array([[0.0, -np.inf, np.log(3.0)]]), ["a", "b", "c"], 3)[0]
+    assert [c for c, _ in top] == ["c", "a", "b"] and top[2][1] == 0.0
+    assert top[0][1] == pytest.approx(0.75)
+    for row in ([np.nan, 0.0, 0.0], [np.inf, 0.0, 0.0], [-np.inf] * 3):
+        with pytest.raises(ExportError, match="non-finite outputs"):
+            softmax_top(np.array([row]), ["a", "b", "c"], 3)
