@@ -187,14 +187,7 @@ def check_schedule(saved: Any, fresh: dict[str, Any], steps: int | None) -> None
         raise damaged("the scheduler state lacks 'last_epoch'")
     for key in [k for k in saved if k not in fresh]:
         del saved[key]
-    for key, value in fresh.items():
-        if key not in saved:
-            continue  # loading leaves the fresh value
-        if key in SCHEDULER_PROGRESS and not _same_form(saved[key], value):
-            raise damaged(f"the scheduler's '{key}' is {_short(saved[key])}, not a value like {_short(value)}")
-        if key not in SCHEDULER_PROGRESS and _plain(saved[key]) != _plain(value):
-            raise damaged(f"the scheduler's '{key}' is {_short(saved[key])}, where this run's schedule has "
-                          f"{_short(value)}")
+    _compare(saved, fresh, SCHEDULER_PROGRESS, "the scheduler's", "schedule")  # a key not saved: the fresh one stays
     if steps is not None and saved["last_epoch"] != steps:
         raise damaged(f"the scheduler has taken {_short(saved['last_epoch'])} steps, but the run's progress "
                       f"(epoch and batch) says {steps}")
@@ -205,12 +198,7 @@ def check_optimizer(optimizer: torch.optim.Optimizer, fresh_groups: list[dict[st
     ones moved) and per-parameter state that fits each parameter, as its own step keeps it."""
     for i, (group, fresh) in enumerate(zip(_group_settings(optimizer), fresh_groups)):
         _same_keys(group, fresh, f"the optimizer's group {i}")
-        for key, value in fresh.items():
-            if key in SCHEDULED_GROUP_KEYS and not _same_form(group[key], value):
-                raise damaged(f"the optimizer's '{key}' is {_short(group[key])}, not a value like {_short(value)}")
-            if key not in SCHEDULED_GROUP_KEYS and _plain(group[key]) != _plain(value):
-                raise damaged(f"the optimizer's '{key}' is {_short(group[key])}, where this run's optimizer has "
-                              f"{_short(value)}")
+        _compare(group, fresh, SCHEDULED_GROUP_KEYS, "the optimizer's", "optimizer")
     if any(not isinstance(key, torch.Tensor) for key in optimizer.state):
         raise damaged("the optimizer state names parameters this model does not have")
     keys = _state_keys(optimizer, fresh_groups[0])
@@ -261,6 +249,18 @@ def check_rng(states: Any, what: str) -> None:
             torch.set_rng_state(states["cpu"])
         except (RuntimeError, ValueError, TypeError) as exc:
             raise damaged(f"{what} 'cpu' is not a generator state ({describe(exc)})") from exc
+
+
+def _compare(saved: dict, fresh: dict, moving: frozenset, whose: str, made_by: str) -> None:
+    """Each of `fresh`'s keys that `saved` has: the same value as the recipe's `made_by` lays
+    out, or, for the keys training moves, a value of the same form."""
+    for key, value in fresh.items():
+        if key not in saved:
+            continue
+        if key in moving and not _same_form(saved[key], value):
+            raise damaged(f"{whose} '{key}' is {_short(saved[key])}, not a value like {_short(value)}")
+        if key not in moving and _plain(saved[key]) != _plain(value):
+            raise damaged(f"{whose} '{key}' is {_short(saved[key])}, where this run's {made_by} has {_short(value)}")
 
 
 def _same_keys(saved: dict, fresh: dict, what: str) -> None:

@@ -70,7 +70,6 @@ class Session:
         self.metrics = [EpochMetrics(**m) for m in meta.get("metrics", [])]
         self.epoch_done = meta.get("epoch", 0)  # completed epochs
         self.batch_done = meta.get("batch", 0)  # batches done in the epoch after them
-        self.saved_batches = meta.get("batches")  # batches per epoch then (checkpoints since they record it)
         self.partial = meta.get("partial")  # accumulators of that unfinished epoch
         self.previous_wall = meta.get("wall_time", 0.0)
         self.sessions = meta.get("sessions", 0) + 1
@@ -120,7 +119,7 @@ class Session:
         if saved:
             # another number of processes: another grid of batches, and a schedule laid out anew (_resume_world)
             same_world = meta.get("world_size", 1) == world.size
-            steps = self._steps_done() if same_world else None
+            steps = self._steps_done(meta.get("batches")) if same_world else None
             self.rng = ckpt.restore(meta, saved[1], self.model, self.optimizer,
                                     self.scheduler if same_world else None, self.average, steps)
             _match_state_layout(self.optimizer)
@@ -129,11 +128,11 @@ class Session:
             self.init_from = str(init_from(self.model, spec, config.init_from))
         self.net = self.model  # what the training step calls: wrapped for several processes in run()
 
-    def _steps_done(self) -> int | None:
+    def _steps_done(self, saved: int | None) -> int | None:
         """The scheduler steps the saved progress stands for (the loop steps once per batch; a
         constant schedule never, so there is nothing to compare); a batch index past the end of
-        an epoch is refused here, before it could skip the rest of the epoch."""
-        saved = self.saved_batches
+        an epoch is refused here, before it could skip the rest of the epoch. `saved`: the
+        batches per epoch the checkpoint records (None before checkpoints recorded them)."""
         if saved is not None and saved != self.batches:  # same processes, yet another grid: the data changed
             raise CheckpointError(f"the training data changed since the checkpoint was saved ({saved} batches per "
                                   f"epoch then, {self.batches} now: files added to or removed from the dataset?); "
