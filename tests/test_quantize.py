@@ -291,3 +291,43 @@ def test_verify_vectors_of_an_int8_file_says_how_it_is_checked(in_root):
     result = invoke("verify", "lenet5", "--onnx", "exported/lenet5.int8.onnx", "--vectors")
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "checked by test accuracy" in result.stderr
+
+
+def test_slimming_the_qdq_graph_keeps_every_logit_and_the_fused_kernels(monkeypatch):
+    """A small conv net quantized for real: slim drops the identity requantizations around
+    MaxPool and Flatten, the zero int32 bias points, the value_info and the preprocessing
+    markers; ONNX Runtime computes the same logits with and without them."""
+    from onnx import TensorProto, helper
+
+    import zoo.onnx.quantize as quantize
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+             for name, shape in (("w", (8, 1, 3, 3)), ("b", (8,)), ("fw", (10, 8 * 4 * 4)), ("fb", (10,)))]
+    nodes = [helper.make_node("Conv", ["input", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], transB=1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 8, 8])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)  # what ORT reads
+    inputs = rng.standard_normal((64, 1, 8, 8)).astype(np.float32)
+    slim = quantize.quantize_int8(model, inputs, quantize.QuantizeOptions("int8"))
+    monkeypatch.setattr(quantize, "slim", lambda m: None)
+    full = quantize.quantize_int8(model, inputs, quantize.QuantizeOptions("int8"))
+
+    assert len(slim.SerializeToString()) < len(full.SerializeToString())
+    producer = {o: n for n in slim.graph.node for o in n.output}
+    assert producer[next(n for n in slim.graph.node if n.op_type == "MaxPool").input[0]].op_type == "QuantizeLinear"
+    assert [n.op_type for n in slim.graph.node].count("QuantizeLinear") == 2  # input, conv output
+    int32_points = [t for t in slim.graph.initializer if t.data_type == TensorProto.INT32 and "zero_point" in t.name]
+    assert not int32_points and not slim.graph.value_info
+    assert not [p for p in slim.metadata_props if p.key.startswith("onnx.")]
+    assert [p.key for p in full.metadata_props if p.key.startswith("onnx.")]  # there was something to drop
+    onnx.checker.check_model(slim, full_check=True)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    logits = [ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+              .run(None, {"input": inputs})[0] for m in (slim, full)]
+    np.testing.assert_array_equal(logits[0], logits[1])

@@ -26,6 +26,10 @@ full Fashion-MNIST, README "int8 and fp16 against fp32"):
   difference from PyTorch 1.8 against 0.27) and tied for the top class on 0.25% of the
   images, which skews the probabilities `zoo predict` shows.
 
+- slimmer file (qdq_graph.slim): the requantizations around MaxPool/Reshape that give back
+  the integers they started from, the all-zero int32 bias zero points, quant_pre_process's
+  value_info and markers go; the logits are the same bit for bit.
+
 fp16: onnxconverter-common's float16 converter with `keep_io_types`, so the file
 still takes float32 (or uint8 with --raw-input) and returns float32 logits.
 
@@ -43,7 +47,7 @@ import numpy as np
 from ..errors import DataError, ExportError, UsageError, ZooError, describe
 from .defaults import DEFAULT_CALIBRATION, DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT
 from .metadata import PRECISIONS
-from .qdq_graph import float_outputs, tidy
+from .qdq_graph import float_outputs, slim, tidy
 from .quiet import captured
 
 METHODS = ("minmax", "entropy", "percentile")
@@ -168,6 +172,7 @@ def quantize_int8(proto, inputs: np.ndarray, options: QuantizeOptions):
             raise ExportError(f"int8 quantization failed: {_unsupported(exc, proto)}; try --quantize fp16") from exc
         model = onnx.load(str(out))
     float_outputs(model)
+    slim(model)
     tidy(model)
     return model
 
