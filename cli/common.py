@@ -27,8 +27,19 @@ TRAIN_RANGES = {
     "epochs": dict(min=1, max=MAX_EPOCHS), "batch_size": dict(min=1, max=MAX_BATCH),
     "seed": dict(min=0, max=MAX_SEED), "momentum": dict(min=0.0, max=1.0), "weight_decay": dict(min=0.0),
     "init_std": dict(min=0.0), "label_smoothing": dict(min=0.0, max=1.0), "ema": dict(min=0.0, max=1.0),
+    "cycles": dict(min=1, max=MAX_EPOCHS), "cycle_decay": dict(min=0.0, max=1.0), "augment_from_cycle": dict(min=1, max=MAX_EPOCHS),
     "limit": dict(min=1), "threads": dict(min=1),
 }
+
+
+def cycles_text(h: dict) -> str:
+    """The warm restarts of a recipe (its fields as a dict), as train and info show them; '' for one cycle."""
+    cycles, decay, start = h.get("cycles", 1), h.get("cycle_decay", 1.0), h.get("augment_from_cycle", 1)
+    if not isinstance(cycles, int) or cycles <= 1:
+        return ""
+    peaks = f", each peak x{decay:g} the one before" if decay != 1 else ""
+    augmented = f", the declared augmentation from cycle {start}" if isinstance(start, int) and start > 1 else ""
+    return f", {cycles} cycles{peaks}{augmented}"
 
 
 def escape(text: object, limit: int = 4000) -> str:

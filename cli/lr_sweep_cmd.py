@@ -31,6 +31,13 @@ def lr_sweep(
                                                    help="0 to <1 (default: recipe)."),
     ema: Optional[float] = typer.Option(None, "--ema", **TRAIN_RANGES["ema"], help="Decay of the weight average evaluated, 0 to <1; "
                                         "0: off (default: recipe)."),
+    cycles: int = typer.Option(1, "--cycles", **TRAIN_RANGES["cycles"], help="Warm restarts (default 1, so each "
+                               "run keeps its lr schedule whole)."),
+    cycle_decay: Optional[float] = typer.Option(None, "--cycle-decay", **TRAIN_RANGES["cycle_decay"],
+                                                help="Each cycle's peak as a fraction of the one before (default: recipe)."),
+    augment_from_cycle: Optional[int] = typer.Option(None, "--augment-from-cycle", **TRAIN_RANGES["augment_from_cycle"],
+                                                     help="The first cycle with the declared augmentation (default: "
+                                                     "recipe; past the last cycle: none)."),
     init: Optional[str] = typer.Option(None, "--init", help="default, kaiming, xavier or normal (default: recipe)."),
     init_std: Optional[float] = typer.Option(None, "--init-std", **TRAIN_RANGES["init_std"],
                                             help="Standard deviation of --init normal."),
@@ -65,7 +72,8 @@ def lr_sweep(
     options = dict(limit=limit, batch_size=batch_size, optimizer=optimizer, schedule=schedule, seed=seed,
                    data_dir=data_dir, offline=offline, device=device, momentum=momentum, nesterov=nesterov,
                    warmup_fraction=warmup_fraction, final_lr_fraction=final_lr_fraction,
-                   weight_decay=weight_decay, label_smoothing=label_smoothing, ema=ema, init=init, init_std=init_std,
+                   weight_decay=weight_decay, label_smoothing=label_smoothing, ema=ema, cycles=cycles, cycle_decay=cycle_decay,
+                   augment_from_cycle=augment_from_cycle, init=init, init_std=init_std,
                    normalize=normalize, model_args=model_arg, recipe=recipe, augment=augment, dataset=dataset,
                    holdout=holdout, skip_bad=skip_bad, threads=threads)
     runs = run_sweep(spec.name, values, epochs, folder, on_event=SweepDisplay(), **options)

@@ -19,7 +19,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import TRAIN_RANGES, duration, err, notice, out, warn_chance, warning
+from .common import TRAIN_RANGES, cycles_text, duration, err, notice, out, warn_chance, warning
 from .train_launch import resume_command
 
 PLAIN_EVERY = 10.0  # seconds between progress lines when output is not a terminal
@@ -102,7 +102,8 @@ class TrainDisplay:
                           f" momentum {h['momentum']:g}" if h["optimizer"] == "sgd" else "",
                           " nesterov" if h.get("nesterov") else "",
                           f", label smoothing {h['label_smoothing']:g}" if h["label_smoothing"] else "",
-                          f", weight average (ema {h['ema']:g})" if h.get("ema") else ""])
+                          f", weight average (ema {h['ema']:g})" if h.get("ema") else "",
+                          cycles_text(h)])
         init = f"normal init (std {h.get('init_std', 0.01):g})" if h["init"] == "normal" else f"{h['init']} init"
         if e.processes > 1:
             self.print(f"  {e.processes} processes ({e.backend}), batch {h['batch_size']} per process, "
@@ -224,6 +225,13 @@ def train(
     ema: Optional[float] = typer.Option(None, "--ema", **TRAIN_RANGES["ema"], help="Decay of a moving average of the "
                                         "weights, 0 to <1, which is what is evaluated and saved; 0 turns it off "
                                         "(default: recipe)."),
+    cycles: Optional[int] = typer.Option(None, "--cycles", **TRAIN_RANGES["cycles"], help="Warm restarts: the epochs "
+                                         "split into N runs of the onecycle or cosine schedule (default: recipe)."),
+    cycle_decay: Optional[float] = typer.Option(None, "--cycle-decay", **TRAIN_RANGES["cycle_decay"], help="Each "
+                                                "cycle's peak lr as a fraction of the one before (default: recipe)."),
+    augment_from_cycle: Optional[int] = typer.Option(None, "--augment-from-cycle", **TRAIN_RANGES["augment_from_cycle"],
+                                                     help="The first cycle trained with the model's declared "
+                                                     "augmentation; earlier ones see plain images (default: recipe)."),
     seed: Optional[int] = typer.Option(None, "--seed", **TRAIN_RANGES["seed"], help="Random seed (default 0); with the same seed and "
                                         "--threads a CPU run repeats bit for bit."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (default: the model's), or a folder "
@@ -301,7 +309,7 @@ def train(
         model=name, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
         momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, init=init, init_std=init_std,
         label_smoothing=label_smoothing, warmup_fraction=warmup_fraction, final_lr_fraction=final_lr_fraction,
-        ema=ema,
+        ema=ema, cycles=cycles, cycle_decay=cycle_decay, augment_from_cycle=augment_from_cycle,
         seed=seed, normalize=normalize, model_args=model_arg, recipe=recipe,
         dataset=dataset, holdout=holdout, skip_bad=skip_bad, data_dir=data_dir, offline=offline, out=out_dir,
         device=device, resume=resume, force=force, limit=limit, augment=augment, threads=threads, sync_bn=sync_bn,

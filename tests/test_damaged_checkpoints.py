@@ -27,9 +27,7 @@ ZOO = str(Path(sys.executable).parent / "zoo")
 EPOCHS = 3  # the run's; it is interrupted after epoch 1: 4 batches of 64 per epoch, 4 scheduler steps
 
 
-@pytest.fixture(scope="module")
-def interrupted(tmp_path_factory) -> Path:
-    """A lenet5 run (adamw, onecycle) stopped by a real SIGINT after its first epoch."""
+def _interrupted(tmp_path_factory, **options) -> Path:
     folder = tmp_path_factory.mktemp("damaged") / "run"
 
     def ctrl_c(event):
@@ -40,9 +38,21 @@ def interrupted(tmp_path_factory) -> Path:
         mp.setenv("ZOO_OFFLINE", "1")
         mp.setenv("ZOO_DATA_DIR", str(tmp_path_factory.mktemp("zoo-data")))
         result = train(TrainConfig("lenet5", epochs=EPOCHS, limit=256, batch_size=64, threads=1, out=folder,
-                                   checkpoint_every="1"), on_event=ctrl_c)
+                                   checkpoint_every="1", **options), on_event=ctrl_c)
     assert result.status == "interrupted" and result.epoch == 1
     return folder
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory) -> Path:
+    """A lenet5 run (adamw, torch's OneCycleLR: one cycle) stopped by a real SIGINT after its first epoch."""
+    return _interrupted(tmp_path_factory, cycles=1)
+
+
+@pytest.fixture(scope="module")
+def interrupted_cycled(tmp_path_factory) -> Path:
+    """The same with two cycles (zoo's CycledSchedule), as lenet5's recipe trains."""
+    return _interrupted(tmp_path_factory, cycles=2)
 
 
 def damage(folder: Path, edit) -> None:
@@ -126,7 +136,18 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("name", DAMAGE)
 def test_a_damaged_checkpoint_is_one_line_and_the_run_is_left_as_it_was(interrupted, tmp_path, name):
-    edit, needle = DAMAGE[name]
+    _refused_as_damaged(interrupted, tmp_path, *DAMAGE[name])
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (scheduler(bounds=[[0, 4], [4, 8]]), "the scheduler's 'bounds' is [[0, 4], [4, 8]], where this run's"),
+    (scheduler(decay=2.0), "the scheduler's 'decay' is 2.0, where this run's"),
+], ids=["cycle bounds", "cycle decay"])
+def test_a_damaged_cycled_schedule_is_one_line(interrupted_cycled, tmp_path, edit, needle):
+    _refused_as_damaged(interrupted_cycled, tmp_path, edit, needle)
+
+
+def _refused_as_damaged(interrupted: Path, tmp_path: Path, edit, needle: str) -> None:
     folder = tmp_path / "run"
     shutil.copytree(interrupted, folder)
     damage(folder, edit)

@@ -17,16 +17,18 @@ from zoo.train.optim import make_optimizer, make_scheduler
 CPU = torch.device("cpu")
 
 
-def lr_curve(recipe: zoo.Recipe, steps_per_epoch: int) -> list[float]:
-    """The lr of every step of the run, from the real optimizer and scheduler on a real model."""
+def lr_curve(recipe: zoo.Recipe, steps_per_epoch: int, key: str = "lr") -> list[float]:
+    """The lr (or Adam's beta1, key="beta1") of every step of the run, from the real optimizer
+    and scheduler on a real model."""
     optimizer = make_optimizer(zoo.create_model("mlp"), recipe, CPU)
     scheduler = make_scheduler(optimizer, recipe, steps_per_epoch)
-    lrs = []
+    values = []
     for _ in range(recipe.epochs * steps_per_epoch):
-        lrs.append(optimizer.param_groups[0]["lr"])
+        group = optimizer.param_groups[0]
+        values.append(group["betas"][0] if key == "beta1" else group[key])
         optimizer.step()
         scheduler.step()
-    return lrs
+    return values
 
 
 @pytest.mark.parametrize("warmup", [0.1, 0.3, 0.5])
@@ -126,3 +128,87 @@ def test_metrics_record_the_lr_each_epochs_last_step_used(tmp_path):
     result = train(TrainConfig("mlp", out=tmp_path / "run", limit=64, batch_size=64, threads=1, offline=True, **recipe))
     assert [m.lr for m in result.metrics] == pytest.approx(lr_curve(zoo.Recipe(batch_size=64, **recipe), 1))
     assert result.metrics[-1].lr == pytest.approx(0.01 * 4e-6)
+
+
+# --- warm restarts (cycles) ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_each_cycle_runs_the_one_cycle_curve_at_a_decayed_peak(schedule):
+    """A cycled run's first cycle trains exactly as a run of that many epochs would (so a
+    recipe that adds a cycle keeps its early epochs), and each later one repeats the curve
+    at cycle_decay times the peak before."""
+    base = dict(lr=0.02, schedule=schedule, warmup_fraction=0.25, final_lr_fraction=0.01)
+    single = lr_curve(zoo.Recipe(epochs=2, **base), steps_per_epoch=15)
+    cycled = lr_curve(zoo.Recipe(epochs=6, cycles=3, cycle_decay=0.5, **base), steps_per_epoch=15)
+    assert len(cycled) == 3 * len(single)
+    for cycle in range(3):
+        part = cycled[cycle * len(single):(cycle + 1) * len(single)]
+        assert part == pytest.approx([0.5 ** cycle * lr for lr in single], rel=1e-9)
+    assert max(cycled[len(single):]) == pytest.approx(0.01, rel=0.01)  # the second peak is half the first
+    if schedule == "onecycle":  # and as torch's OneCycleLR, Adam's beta1 moves against the lr in every cycle
+        beta1 = lr_curve(zoo.Recipe(epochs=2, optimizer="adamw", **base), 15, key="beta1")
+        cycled_beta1 = lr_curve(zoo.Recipe(epochs=6, cycles=3, optimizer="adamw", **base), 15, key="beta1")
+        assert cycled_beta1 == pytest.approx(beta1 * 3, rel=1e-9)
+        assert min(beta1) == pytest.approx(0.85, abs=1e-3) and beta1[0] == pytest.approx(0.95)
+
+
+def test_cycles_split_the_epochs_and_never_leave_one_empty():
+    assert zoo.Recipe(epochs=16, cycles=2).cycle_ends() == [8, 16]
+    assert zoo.Recipe(epochs=15, cycles=2).cycle_ends() == [8, 15]
+    assert zoo.Recipe(epochs=7, cycles=3).cycle_ends() == [3, 5, 7]
+    assert zoo.Recipe(epochs=1, cycles=2).cycle_ends() == [1]  # a quick --epochs 1: one cycle
+    recipe = zoo.Recipe(epochs=5, cycles=2, augment_from_cycle=2)
+    assert [recipe.augments_in(e) for e in range(1, 6)] == [False, False, False, True, True]
+    assert not zoo.Recipe(epochs=1, cycles=2, augment_from_cycle=2).augments_in(1)  # no second cycle: plain
+    assert all(zoo.Recipe(epochs=3).augments_in(e) for e in (1, 2, 3))  # the default: every epoch
+
+
+def test_a_one_cycle_run_keeps_torchs_scheduler():
+    """cycles=1 (every recipe before the knob) builds torch's own OneCycleLR, so checkpoints
+    saved before it resume on the same scheduler state."""
+    from zoo.train.optim import CycledSchedule
+
+    optimizer = make_optimizer(zoo.create_model("mlp"), zoo.Recipe(), CPU)
+    assert isinstance(make_scheduler(optimizer, zoo.Recipe(epochs=3), 10), torch.optim.lr_scheduler.OneCycleLR)
+    assert isinstance(make_scheduler(optimizer, zoo.Recipe(epochs=3, cycles=2), 10), CycledSchedule)
+
+
+@pytest.mark.parametrize("field, value", [("cycles", 0), ("cycles", 1.5), ("cycle_decay", 0.0),
+                                          ("cycle_decay", 1.5), ("augment_from_cycle", 0)])
+def test_recipe_refuses_bad_cycles(field, value):
+    with pytest.raises(SpecError, match=field):
+        zoo.Recipe(**{field: value})
+
+
+def _input_sets(tmp_path, name, **options):
+    """The set of distinct input images (normalised, as the model saw them) of every epoch of a
+    real run, one batch per epoch, taken by a forward pre-hook on the model being trained."""
+    from zoo.train import EpochStarted, TrainConfig, train
+
+    seen: dict[int, set] = {}
+    hooks = []
+
+    def watch(event):
+        if isinstance(event, EpochStarted):
+            batch = seen.setdefault(event.epoch, set())
+            for hook in hooks:  # the epoch before's
+                hook.remove()
+
+            def take(module, args):
+                if module.training:
+                    batch.update(bytes(x.contiguous().numpy().tobytes()) for x in args[0])
+            hooks.append(event.model.register_forward_pre_hook(take))
+
+    train(TrainConfig("lenet5", out=tmp_path / name, limit=64, batch_size=64, threads=1, offline=True, **options),
+          on_event=watch)
+    return seen
+
+
+def test_the_declared_augmentation_starts_with_augment_from_cycle(tmp_path):
+    assert zoo.get_spec("lenet5").train_transforms.crop_padding > 0  # the premise: lenet5 declares a shift
+    plain = _input_sets(tmp_path, "plain", epochs=1, augment=False)[1]
+    late = _input_sets(tmp_path, "late", epochs=2, cycles=2, augment_from_cycle=2)
+    assert late[1] == plain  # cycle 1: the plain images, shuffled
+    assert late[2] != plain and len(late[2]) == len(plain)  # cycle 2: shifted
+    early = _input_sets(tmp_path, "early", epochs=2, cycles=2, augment_from_cycle=1)
+    assert early[1] != plain

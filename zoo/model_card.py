@@ -30,8 +30,8 @@ def code(value: Any) -> str:
 def reproduce_command(info: dict, folder: str) -> str:
     """`zoo train` with every setting spelled out: recipe defaults may change, this run may not."""
     hp = info.get("hyperparameters") or {}
-    if hp and "ema" not in hp:  # a run from before --ema trained without an average
-        hp = {**hp, "ema": 0.0}
+    if hp:  # a run from before --ema or --cycles trained without an average, in one cycle
+        hp = {"ema": 0.0, "cycles": 1, "cycle_decay": 1.0, "augment_from_cycle": 1, **hp}
     parts = ["zoo", "train", str(info.get("model"))]
     dataset, variant = info.get("dataset"), info.get("dataset_variant")
     if isinstance(variant, str) and variant != dataset:  # a stand-in (the MNIST sample): that, not the full set

@@ -24,7 +24,8 @@ EPOCH = Obj({
 HYPERPARAMETERS = Obj({
     "epochs": Int(min=0, max=MAX_EPOCHS), "batch_size": Int(min=1, max=MAX_BATCH), "optimizer": Str(max_len=64),
     "lr": Num(), "momentum": Num(), "weight_decay": Num(), "schedule": Str(max_len=64), "init": Str(max_len=64),
-    "label_smoothing": Num(), "ema": Num(min=0.0, max=1.0),
+    "label_smoothing": Num(), "ema": Num(min=0.0, max=1.0), "cycles": Int(min=1, max=MAX_EPOCHS),
+    "cycle_decay": Num(min=0.0, max=1.0), "augment_from_cycle": Int(min=1, max=MAX_EPOCHS),
 })
 
 # A registered dataset's name, or the absolute path of a folder of images (zoo.imagefolder).

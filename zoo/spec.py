@@ -114,6 +114,29 @@ class Recipe:
     # (0: off). The average is what is evaluated, saved and exported: it is the raw
     # weights smoothed over about 1 / (1 - ema) steps (torch.optim.swa_utils).
     ema: float = 0.0
+    # Warm restarts (SGDR, Loshchilov & Hutter 2017; timm's cycle_limit and cycle_decay):
+    # the epochs split into `cycles` runs of the schedule, as evenly as they go (see
+    # cycle_ends). onecycle and cosine start their curve again in each cycle, at
+    # `cycle_decay` times the previous cycle's peak; constant and step are not cycled.
+    cycles: int = 1
+    cycle_decay: float = 1.0
+    # The first cycle trained with the spec's declared augmentation; the ones before see
+    # plain images. A small net gets to a good accuracy sooner without it and ends higher
+    # with it (plugins/lenet.py), so the first cycle can be fast and a later one thorough.
+    augment_from_cycle: int = 1
+
+    def cycle_ends(self) -> list[int]:
+        """The last epoch of each cycle, earlier cycles the longer where the epochs do not
+        divide (16 epochs in 2: [8, 16]; 15: [8, 15]); a run of fewer epochs than cycles
+        (a quick `--epochs 1`) has one cycle an epoch."""
+        n = min(self.cycles, self.epochs)
+        return [-(-c * self.epochs // n) for c in range(1, n + 1)]
+
+    def augments_in(self, epoch: int) -> bool:
+        """Whether epoch `epoch` (1-based) trains with the declared augmentation."""
+        ends = self.cycle_ends()
+        cycle = next((i for i, end in enumerate(ends, 1) if epoch <= end), len(ends))
+        return cycle >= self.augment_from_cycle
 
     def __post_init__(self) -> None:
         _require(isinstance(self.epochs, int) and 1 <= self.epochs <= MAX_EPOCHS,
@@ -137,6 +160,13 @@ class Recipe:
                  f"recipe: ema must be in [0, 1), got {self.ema!r}")
         _require(0 < self.final_lr_fraction <= 1,
                  f"recipe: final_lr_fraction must be in (0, 1], got {self.final_lr_fraction!r}")
+        _require(type(self.cycles) is int and 1 <= self.cycles <= MAX_EPOCHS,
+                 f"recipe: cycles must be 1..{MAX_EPOCHS}, got {self.cycles!r}")
+        _require(isinstance(self.cycle_decay, (int, float)) and not isinstance(self.cycle_decay, bool)
+                 and 0 < self.cycle_decay <= 1, f"recipe: cycle_decay must be in (0, 1], got {self.cycle_decay!r}")
+        # past the run's last cycle (`--cycles 1` on a recipe that augments from its second): no epoch augments
+        _require(type(self.augment_from_cycle) is int and 1 <= self.augment_from_cycle <= MAX_EPOCHS,
+                 f"recipe: augment_from_cycle must be 1..{MAX_EPOCHS}, got {self.augment_from_cycle!r}")
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,9 @@ class TrainConfig:
     warmup_fraction: float | None = None
     final_lr_fraction: float | None = None
     ema: float | None = None
+    cycles: int | None = None
+    cycle_decay: float | None = None
+    augment_from_cycle: int | None = None
     seed: int | None = None  # None: 0 for a new run, the saved seed on resume
     dataset: str | None = None  # None: the spec's dataset; a path: a folder of images (zoo.imagefolder)
     holdout: float | None = None  # folder without test/: share held out as the test split (None: 10%)

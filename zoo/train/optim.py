@@ -6,6 +6,7 @@ function of progress and a run resumed mid-epoch continues on the same curve.
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 from torch import nn
@@ -60,11 +61,15 @@ def _constant(step: int) -> float:
 def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):
     """constant; onecycle (from lr/25 up to lr over the first `warmup_fraction` of the
     steps, then cosine down to `final_lr_fraction` * lr); cosine (from lr down to
-    `final_lr_fraction` * lr); step (x0.1 after each third of the epochs)."""
+    `final_lr_fraction` * lr); step (x0.1 after each third of the epochs). With
+    `recipe.cycles` > 1, onecycle and cosine run once per cycle (Recipe.cycle_ends),
+    each cycle's peak `cycle_decay` times the one before."""
     total = recipe.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler
     if recipe.schedule == "constant":
         return sched.LambdaLR(optimizer, _constant)
+    if recipe.schedule in ("onecycle", "cosine") and len(recipe.cycle_ends()) > 1:
+        return CycledSchedule(optimizer, recipe, steps_per_epoch)
     if recipe.schedule == "onecycle":
         return sched.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=total, pct_start=recipe.warmup_fraction,
                                 div_factor=ONECYCLE_DIV, final_div_factor=1 / (ONECYCLE_DIV * recipe.final_lr_fraction))
@@ -73,6 +78,62 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_e
     if recipe.schedule == "step":
         return sched.StepLR(optimizer, step_size=max(1, recipe.epochs // 3) * steps_per_epoch, gamma=0.1)
     raise ValueError(f"unknown schedule {recipe.schedule!r}")
+
+
+class CycledSchedule(torch.optim.lr_scheduler.LRScheduler):
+    """onecycle or cosine once per cycle of a recipe with `cycles` > 1 (Recipe.cycle_ends),
+    each cycle's peak `cycle_decay` times the one before. Within a cycle the curves are
+    torch's own, formula for formula: OneCycleLR's lr and, as OneCycleLR does, momentum
+    (Adam's beta1) from 0.95 down to 0.85 at the peak and back; CosineAnnealingLR's lr.
+    So the first cycle of a cycled run trains as a run of that many epochs would.
+    Its state (the cycles' first steps and lengths, the knobs) is plain data, as a
+    checkpoint keeps it."""
+
+    MOMENTUM = (0.85, 0.95)  # OneCycleLR's base_momentum and max_momentum
+
+    def __init__(self, optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):
+        self.bounds, start = [], 0
+        for end in recipe.cycle_ends():
+            self.bounds.append([start * steps_per_epoch, (end - start) * steps_per_epoch])
+            start = end
+        self.onecycle = recipe.schedule == "onecycle"
+        self.decay, self.warmup, self.final = recipe.cycle_decay, recipe.warmup_fraction, recipe.final_lr_fraction
+        self.use_betas = "betas" in optimizer.defaults
+        self.cycle_momentum = self.onecycle and (self.use_betas or "momentum" in optimizer.defaults)
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        cycle = next((i for i, (first, n) in enumerate(self.bounds) if self.last_epoch < first + n),
+                     len(self.bounds) - 1)
+        first, n = self.bounds[cycle]
+        t = min(self.last_epoch - first, n)  # one step past the last: the final lr, not a new climb
+        if self.onecycle:
+            factor, momentum = _onecycle(t, n, self.warmup, self.final)
+        else:
+            factor, momentum = _annealed(1.0, self.final, t / n), None
+        for group in self.optimizer.param_groups:
+            if self.cycle_momentum and self.use_betas:
+                group["betas"] = (momentum, *group["betas"][1:])
+            elif self.cycle_momentum:
+                group["momentum"] = momentum
+        return [base * self.decay ** cycle * factor for base in self.base_lrs]
+
+
+def _annealed(start: float, end: float, pct: float) -> float:
+    """torch's _annealing_cos: from start to end along half a cosine as pct goes 0 -> 1."""
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+
+def _onecycle(t: int, n: int, warmup: float, final: float) -> tuple[float, float]:
+    """OneCycleLR (two phases, cosine) at step t of n: (lr as a multiple of the peak, momentum)."""
+    low, high = CycledSchedule.MOMENTUM
+    peak = float(warmup * n) - 1  # the last warm-up step, as OneCycleLR places it
+    if 0 < peak and t <= peak:
+        pct = t / peak
+        return _annealed(1 / ONECYCLE_DIV, 1.0, pct), _annealed(high, low, pct)
+    peak = max(peak, 0.0)
+    pct = min((t - peak) / max(n - 1 - peak, 1.0), 1.0)
+    return _annealed(1.0, final, pct), _annealed(low, high, pct)
 
 
 def make_average(model: nn.Module, decay: float):

@@ -94,8 +94,9 @@ class Session:
             spec = self.spec = adapt_spec(spec, self.data.class_names, stats.mean, stats.std)
         self.threads = (threads or meta.get("threads") or auto_threads(watch)) if device.type == "cpu" else None
         declared = spec.train_transforms
-        self.train_tf = BatchTransform(declared if settings.augment else
-                                       dataclasses.replace(declared, crop_padding=0, hflip=False), device)
+        plain = dataclasses.replace(declared, crop_padding=0, hflip=False)
+        self.train_tf = BatchTransform(declared if settings.augment else plain, device)
+        self.plain_tf = BatchTransform(plain, device)  # the cycles before recipe.augment_from_cycle
         self.eval_tf = BatchTransform(spec.eval_transforms, device)
         self.batches = batches_per_epoch(world, len(self.data.train), self.recipe.batch_size)
         # --log-every: given now, else as the run was started (a resumed run goes on logging its batches)
@@ -239,7 +240,8 @@ class Session:
         """Train one epoch (or its rest), evaluate, save. False when stopped by Ctrl-C."""
         start = self.batch_done
         model, opt, sched, r = self.model, self.optimizer, self.scheduler, self.recipe
-        order, params = epoch_plan(len(self.data.train), epoch, self.seed, self.train_tf)
+        transform = self.train_tf if r.augments_in(epoch) else self.plain_tf
+        order, params = epoch_plan(len(self.data.train), epoch, self.seed, transform)
         order, params = dist.shard_plan(self.world, order, params)  # this process's share (all of it alone)
         params = params.to(self.device)  # one transfer per epoch
         order = order.to(self.device) if self.on_device else order
@@ -255,7 +257,7 @@ class Session:
         model.train()
         for i, x, y, aug in iterate(self.data.train, order, params, r.batch_size, self.batches, start,
                                     self.device, self.on_device):
-            logits = self.net(self.train_tf(x, aug))  # (b, K)
+            logits = self.net(transform(x, aug))  # (b, K)
             loss = F.cross_entropy(logits, y, label_smoothing=r.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -36,7 +36,8 @@ def _changed_settings(h: dict, options: dict, recipe, augments: bool) -> list[st
     names = {"momentum": "momentum", "nesterov": "nesterov", "weight_decay": "weight decay",
              "label_smoothing": "label smoothing", "init": "init", "init_std": "init std",
              "warmup_fraction": "warm-up fraction", "final_lr_fraction": "final lr fraction",
-             "ema": "weight average"}
+             "ema": "weight average", "cycles": "cycles", "cycle_decay": "cycle decay",
+             "augment_from_cycle": "augmented from cycle"}
     for key, label in names.items():
         if recipe is not None and key in h and h[key] != getattr(recipe, key, h[key]) and _acts(key, h):
             value = h[key]
@@ -61,6 +62,8 @@ def _acts(key: str, h: dict) -> bool:
         return h.get("schedule") == "onecycle"
     if key == "final_lr_fraction":
         return h.get("schedule") in ("onecycle", "cosine")
+    if key == "cycle_decay":
+        return h.get("schedule") in ("onecycle", "cosine") and h.get("cycles", 1) > 1
     return True
 
 
