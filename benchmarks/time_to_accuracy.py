@@ -50,14 +50,17 @@ TUTORIAL_MAX_EPOCHS = 25
 # estimated: the arrival of the first epoch (start-up included) plus (E - 1) times the
 # median epoch after it. The table marks such figures "est.".
 KNOWN_EPOCHS_TO_TARGET = {"lenet5": {"tutorial": 12, "before": 11}, "cnn": {"tutorial": 12, "before": 10}}
-# The default recipes before issue 12, as flags. lenet5 and cnn then also declared a
-# 1-pixel random shift, which their specs no longer declare, so no flag brings it back:
-# their "before" rows here run without it (the README's "before" figures had it).
+# The default recipes before issue 12, as flags (0.3 was the warm-up then). lenet5 and cnn
+# then also declared a 1-pixel random shift; they declare it again (their recipes apply it
+# from their second cycle), so one cycle with the augmentation from the start brings the
+# old runs back.
 BEFORE = {
     "lenet5": "--epochs 15 --batch-size 128 --optimizer adamw --lr 1e-2 --weight-decay 5e-4 --schedule onecycle "
-              "--init default --label-smoothing 0.1 --augment --ema 0",
+              "--init default --label-smoothing 0.1 --augment --ema 0 --cycles 1 --cycle-decay 1 "
+              "--augment-from-cycle 1 --warmup-fraction 0.3",
     "cnn": "--epochs 15 --batch-size 128 --optimizer adamw --lr 3e-3 --weight-decay 5e-4 --schedule onecycle "
-           "--init default --label-smoothing 0.1 --augment",
+           "--init default --label-smoothing 0.1 --augment --ema 0 --cycles 1 --cycle-decay 1 --augment-from-cycle 1 "
+           "--warmup-fraction 0.3",
     "mlp": "--epochs 15 --batch-size 128 --optimizer adamw --lr 1e-2 --weight-decay 1e-4 --schedule onecycle "
            "--init default --label-smoothing 0.1",
     "lenet5-classic": "--epochs 15 --batch-size 128 --optimizer adam --lr 3e-3 --weight-decay 0 --schedule onecycle "

@@ -36,6 +36,19 @@ def test_a_finished_constant_run_extends_and_equals_the_longer_run(tmp_path):
         assert [r["epoch"] for r in csv.DictReader(fh)] == ["1", "2", "3"]
 
 
+def test_a_cycled_constant_run_does_not_extend(tmp_path):
+    """Cycles split the total: 2 epochs in 2 cycles augment from epoch 2, 4 in 2 from epoch 3,
+    so going on would change epochs already trained; the whole advice is on one line."""
+    opts = dict(model="lenet5", optimizer="sgd", lr=0.05, schedule="constant", cycles=2, augment_from_cycle=2,
+                **TINY)
+    first = tmp_path / "first"
+    train(TrainConfig(epochs=2, out=first, **opts))
+    with pytest.raises(UsageError, match="2 cycles were laid out for 2 epoch"):
+        train(TrainConfig(epochs=4, out=first, resume=True, **opts))
+    told = invoke("train", "lenet5", "--resume", "--epochs", "4", "--out", first)
+    assert told.exit_code == 2 and "lowered" not in told.stderr and told.stderr.strip().endswith("--out NEW_FOLDER`")
+
+
 def test_a_schedule_laid_out_over_the_total_offers_init_from(tmp_path):
     opts = dict(model="mlp", schedule="onecycle", **TINY)
     first = tmp_path / "first"

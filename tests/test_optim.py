@@ -152,6 +152,20 @@ def test_each_cycle_runs_the_one_cycle_curve_at_a_decayed_peak(schedule):
         assert min(beta1) == pytest.approx(0.85, abs=1e-3) and beta1[0] == pytest.approx(0.95)
 
 
+@pytest.mark.parametrize("steps_per_epoch", [1, 2, 3, 7, 40])
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_the_first_cycle_is_torchs_onecycle_bit_for_bit(steps_per_epoch, optimizer):
+    """Even in cycles so short that the warm-up ends before its first step (torch's phase
+    boundary below 0), the lr and the momentum (beta1) are OneCycleLR's to the last bit."""
+    momentum = "beta1" if optimizer == "adamw" else "momentum"
+    base = dict(lr=0.01, warmup_fraction=0.1, optimizer=optimizer)
+    alone = zoo.Recipe(epochs=2, **base)
+    cycled = zoo.Recipe(epochs=6, cycles=3, cycle_decay=1.0, **base)
+    for key in ("lr", momentum):
+        single = lr_curve(alone, steps_per_epoch, key=key)
+        assert lr_curve(cycled, steps_per_epoch, key=key) == single * 3  # cycle_decay 1: three equal cycles
+
+
 def test_cycles_split_the_epochs_and_never_leave_one_empty():
     assert zoo.Recipe(epochs=16, cycles=2).cycle_ends() == [8, 16]
     assert zoo.Recipe(epochs=15, cycles=2).cycle_ends() == [8, 15]
@@ -173,8 +187,9 @@ def test_a_one_cycle_run_keeps_torchs_scheduler():
     assert isinstance(make_scheduler(optimizer, zoo.Recipe(epochs=3, cycles=2), 10), CycledSchedule)
 
 
-@pytest.mark.parametrize("field, value", [("cycles", 0), ("cycles", 1.5), ("cycle_decay", 0.0),
-                                          ("cycle_decay", 1.5), ("augment_from_cycle", 0)])
+@pytest.mark.parametrize("field, value", [("cycles", 0), ("cycles", 1.5), ("cycles", True), ("cycle_decay", 0.0),
+                                          ("cycle_decay", 1.5), ("cycle_decay", float("nan")),
+                                          ("augment_from_cycle", 0), ("augment_from_cycle", True)])
 def test_recipe_refuses_bad_cycles(field, value):
     with pytest.raises(SpecError, match=field):
         zoo.Recipe(**{field: value})
@@ -212,3 +227,14 @@ def test_the_declared_augmentation_starts_with_augment_from_cycle(tmp_path):
     assert late[2] != plain and len(late[2]) == len(plain)  # cycle 2: shifted
     early = _input_sets(tmp_path, "early", epochs=2, cycles=2, augment_from_cycle=1)
     assert early[1] != plain
+
+
+def test_a_run_whose_augmentation_would_start_past_its_last_cycle_says_it_did_not_augment(tmp_path):
+    from zoo.train import TrainConfig, train
+
+    assert zoo.get_spec("lenet5").recipe.augment_from_cycle > 1  # the premise: lenet5 starts its shift late
+    options = dict(limit=64, batch_size=64, threads=1, offline=True)
+    one = train(TrainConfig("lenet5", out=tmp_path / "one", epochs=1, **options))  # one epoch: one cycle
+    assert one.info["augment"] is False
+    two = train(TrainConfig("lenet5", out=tmp_path / "two", epochs=2, cycles=2, **options))
+    assert two.info["augment"] is True

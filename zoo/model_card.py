@@ -12,6 +12,8 @@ import re
 import shlex
 from typing import Any
 
+from .spec import recipe_defaults
+
 CARD_FILE = "README.md"
 MARKER = "<!-- written by zoo: the model card of this run -->"  # a README.md without it is the user's
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f|`<>\[\]\\*_]")
@@ -30,8 +32,8 @@ def code(value: Any) -> str:
 def reproduce_command(info: dict, folder: str) -> str:
     """`zoo train` with every setting spelled out: recipe defaults may change, this run may not."""
     hp = info.get("hyperparameters") or {}
-    if hp:  # a run from before --ema or --cycles trained without an average, in one cycle
-        hp = {"ema": 0.0, "cycles": 1, "cycle_decay": 1.0, "augment_from_cycle": 1, **hp}
+    if hp:  # a run from before --ema or --cycles: what it trained with (no average, one cycle)
+        hp = {**recipe_defaults(), **hp}
     parts = ["zoo", "train", str(info.get("model"))]
     dataset, variant = info.get("dataset"), info.get("dataset_variant")
     if isinstance(variant, str) and variant != dataset:  # a stand-in (the MNIST sample): that, not the full set

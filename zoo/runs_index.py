@@ -20,6 +20,7 @@ from typing import Any
 
 from .errors import UsageError, ZooError
 from .runs import RUN_FILE, RUNS_ROOT, read_run_info
+from .spec import recipe_defaults
 
 SORTS = ("date", "accuracy")
 
@@ -130,7 +131,8 @@ def settings_of(info: dict) -> dict[str, Any]:
     """The flat settings that define a run: top-level ones, hyperparameters.*, image_folder.holdout.*."""
     flat = {key: info.get(key) for key in SETTINGS if key in info}
     hp = info.get("hyperparameters")
-    if isinstance(hp, dict):
+    if isinstance(hp, dict):  # a field added since an older run was saved: the default it trained with
+        hp = {**recipe_defaults(), **hp}
         flat |= {f"hyperparameters.{k}": v for k, v in hp.items() if isinstance(v, (str, int, float, bool))}
     folder = info.get("image_folder")
     held = folder.get("holdout") if isinstance(folder, dict) else None

@@ -9,7 +9,7 @@ import contextlib
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -167,6 +167,13 @@ class Recipe:
         # past the run's last cycle (`--cycles 1` on a recipe that augments from its second): no epoch augments
         _require(type(self.augment_from_cycle) is int and 1 <= self.augment_from_cycle <= MAX_EPOCHS,
                  f"recipe: augment_from_cycle must be 1..{MAX_EPOCHS}, got {self.augment_from_cycle!r}")
+
+
+def recipe_defaults() -> dict[str, Any]:
+    """Every recipe field's default. A field added since a run was saved is missing from its
+    run.json, and its default is what that run trained with (a new knob starts as "off":
+    no weight average, one cycle), so readers of old runs fill it in from here."""
+    return {f.name: f.default for f in fields(Recipe)}
 
 
 @dataclass(frozen=True)

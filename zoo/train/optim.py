@@ -83,9 +83,11 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_e
 class CycledSchedule(torch.optim.lr_scheduler.LRScheduler):
     """onecycle or cosine once per cycle of a recipe with `cycles` > 1 (Recipe.cycle_ends),
     each cycle's peak `cycle_decay` times the one before. Within a cycle the curves are
-    torch's own, formula for formula: OneCycleLR's lr and, as OneCycleLR does, momentum
-    (Adam's beta1) from 0.95 down to 0.85 at the peak and back; CosineAnnealingLR's lr.
-    So the first cycle of a cycled run trains as a run of that many epochs would.
+    torch's own: OneCycleLR's lr and, as OneCycleLR does, momentum (Adam's beta1) from
+    0.95 down to 0.85 at the peak and back, computed as OneCycleLR computes them, so the
+    first cycle of a cycled onecycle run trains bit for bit as a run of that many epochs
+    would; CosineAnnealingLR's curve in its closed form (torch's own is recursive, so the
+    two differ in the last digits).
     Its state (the cycles' first steps and lengths, the knobs) is plain data, as a
     checkpoint keeps it."""
 
@@ -107,16 +109,20 @@ class CycledSchedule(torch.optim.lr_scheduler.LRScheduler):
                      len(self.bounds) - 1)
         first, n = self.bounds[cycle]
         t = min(self.last_epoch - first, n)  # one step past the last: the final lr, not a new climb
-        if self.onecycle:
-            factor, momentum = _onecycle(t, n, self.warmup, self.final)
-        else:
-            factor, momentum = _annealed(1.0, self.final, t / n), None
+        lrs, momentum = [], None
+        for base in self.base_lrs:
+            peak = base * self.decay ** cycle
+            if self.onecycle:
+                lr, momentum = _onecycle(t, n, peak, self.warmup, self.final)
+            else:
+                lr = _annealed(peak, peak * self.final, t / n)
+            lrs.append(lr)
         for group in self.optimizer.param_groups:
             if self.cycle_momentum and self.use_betas:
                 group["betas"] = (momentum, *group["betas"][1:])
             elif self.cycle_momentum:
                 group["momentum"] = momentum
-        return [base * self.decay ** cycle * factor for base in self.base_lrs]
+        return lrs
 
 
 def _annealed(start: float, end: float, pct: float) -> float:
@@ -124,16 +130,17 @@ def _annealed(start: float, end: float, pct: float) -> float:
     return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
 
 
-def _onecycle(t: int, n: int, warmup: float, final: float) -> tuple[float, float]:
-    """OneCycleLR (two phases, cosine) at step t of n: (lr as a multiple of the peak, momentum)."""
+def _onecycle(t: int, n: int, peak: float, warmup: float, final: float) -> tuple[float, float]:
+    """OneCycleLR at step t of n, its two cosine phases computed as torch computes them (the
+    same values bit for bit): (lr, momentum)."""
     low, high = CycledSchedule.MOMENTUM
-    peak = float(warmup * n) - 1  # the last warm-up step, as OneCycleLR places it
-    if 0 < peak and t <= peak:
-        pct = t / peak
-        return _annealed(1 / ONECYCLE_DIV, 1.0, pct), _annealed(high, low, pct)
-    peak = max(peak, 0.0)
-    pct = min((t - peak) / max(n - 1 - peak, 1.0), 1.0)
-    return _annealed(1.0, final, pct), _annealed(low, high, pct)
+    initial = peak / ONECYCLE_DIV
+    end = float(warmup * n) - 1  # the last warm-up step, as OneCycleLR places it (below 0 in a tiny cycle)
+    if t <= end or (end == 0 and t == 0):  # torch divides by zero at end == 0; its first step is the start
+        pct = t / end if end else 0.0
+        return _annealed(initial, peak, pct), _annealed(high, low, pct)
+    pct = min((t - end) / (n - 1 - end), 1.0)  # n - 1 - end = n (1 - warmup) > 0
+    return _annealed(peak, initial / (1 / (ONECYCLE_DIV * final)), pct), _annealed(low, high, pct)
 
 
 def make_average(model: nn.Module, decay: float):

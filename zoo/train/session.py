@@ -97,6 +97,8 @@ class Session:
         plain = dataclasses.replace(declared, crop_padding=0, hflip=False)
         self.train_tf = BatchTransform(declared if settings.augment else plain, device)
         self.plain_tf = BatchTransform(plain, device)  # the cycles before recipe.augment_from_cycle
+        # whether any epoch augments: not when the augmentation would start past the last cycle
+        self.augmenting = self.train_tf.augments and self.recipe.augment_from_cycle <= len(self.recipe.cycle_ends())
         self.eval_tf = BatchTransform(spec.eval_transforms, device)
         self.batches = batches_per_epoch(world, len(self.data.train), self.recipe.batch_size)
         # --log-every: given now, else as the run was started (a resumed run goes on logging its batches)
@@ -202,7 +204,7 @@ class Session:
             hparams=asdict(r), resumed=self.sessions > 1, data_on_device=self.on_device,
             processes=self.world.size, backend=self.world.backend,
             options={"normalize": self.normalize, "model_args": dict(self.model_args),
-                     "augment": self.train_tf.augments, "log_every": self.log_every}))
+                     "augment": self.augmenting, "log_every": self.log_every}))
         if self.epoch_done >= r.epochs:
             more = " (pass --epochs N to train more: a constant schedule goes on)" if r.schedule == "constant" else ""
             self.notify(f"the run in {self.folder} already finished its {r.epochs} epochs; nothing to resume{more}")
@@ -432,7 +434,7 @@ class Session:
             "class_names": list(self.data.class_names),
             **({"fitted": self._fitted(), "image_folder": self.data.folder.record()} if self.data.folder else {}),
             "train_samples": len(self.data.train), "test_samples": len(self.data.test),
-            "limit": self.settings.limit, "augment": self.train_tf.augments,
+            "limit": self.settings.limit, "augment": self.augmenting,
             "normalize": self.normalize, "model_args": dict(self.model_args), "init_from": self.init_from,
             "log_every": self.log_every,
             "hyperparameters": asdict(self.recipe),

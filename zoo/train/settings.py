@@ -57,16 +57,21 @@ class RunSettings:
 def extended(saved: RunSettings, config: TrainConfig, meta: dict) -> RunSettings:
     """--resume --epochs N beyond the saved total: a constant learning rate simply goes on
     for the extra epochs. A schedule laid out over the total (onecycle, cosine, step) has
-    already brought its rate down for the end, so going on would not be the same run."""
+    already brought its rate down for the end, and cycles (--cycles) split the total, so
+    going on would not be the same run."""
     total = saved.recipe.epochs
     if config.epochs is None or config.epochs <= total:
         return saved
-    if saved.recipe.schedule != "constant":
+    cycled = len(saved.recipe.cycle_ends()) > 1  # the cycles (and where augmentation starts) follow the total
+    if saved.recipe.schedule != "constant" or cycled:
         run = config.out if config.out is not None else f"runs/{config.model}"
+        laid_out = (f"{len(saved.recipe.cycle_ends())} cycles were" if cycled else
+                    f"{saved.recipe.schedule} schedule was")
         # Kept short: an error line is cut at 300 characters (zoo.errors.describe), and the command goes last.
         raise UsageError(
-            f"--epochs {config.epochs}: this run's {saved.recipe.schedule} schedule was laid out for {total} "
-            f"epoch(s) and has lowered the learning rate for their end, so it cannot simply go on; start over with "
+            f"--epochs {config.epochs}: this run's {laid_out} laid out for {total} epoch(s)"
+            f"{' and lowered the lr for their end' if saved.recipe.schedule != 'constant' else ''}, so it cannot "
+            f"simply go on; start over with "
             f"--force, or train the extra epochs as a new run from these weights: `zoo train {config.model} "
             f"--init-from {run} --epochs {config.epochs - total} --out NEW_FOLDER`")
     return dataclasses.replace(saved, recipe=dataclasses.replace(saved.recipe, epochs=config.epochs))

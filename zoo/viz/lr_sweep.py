@@ -62,8 +62,12 @@ def _acts(key: str, h: dict) -> bool:
         return h.get("schedule") == "onecycle"
     if key == "final_lr_fraction":
         return h.get("schedule") in ("onecycle", "cosine")
+    if key == "cycles":  # the lr's shape; where the augmentation starts is said as "no augmentation" or not
+        return h.get("schedule") in ("onecycle", "cosine")
     if key == "cycle_decay":
         return h.get("schedule") in ("onecycle", "cosine") and h.get("cycles", 1) > 1
+    if key == "augment_from_cycle":
+        return h.get("cycles", 1) > 1
     return True
 
 
