@@ -32,17 +32,15 @@ TRAIN_RANGES = {
 }
 
 
-def cycles_text(h: dict) -> str:
-    """The warm restarts of a recipe (its fields as a dict), as train and info show them; '' for one cycle."""
-    cycles, decay, start = h.get("cycles", 1), h.get("cycle_decay", 1.0), h.get("augment_from_cycle", 1)
-    if not isinstance(cycles, int) or not isinstance(h.get("epochs"), int):
-        return ""
-    cycles = min(cycles, h["epochs"])  # as zoo.Recipe.cycle_ends splits them
+def cycles_text(recipe) -> str:
+    """The warm restarts of a zoo.Recipe, as train and info show them; '' for one cycle."""
+    cycles = len(recipe.cycle_ends())  # a run shorter than its cycles has fewer
     if cycles <= 1:
         return ""
-    cycled_lr = h.get("schedule") in ("onecycle", "cosine")
-    peaks = f", each peak x{decay:g} the one before" if decay != 1 and cycled_lr else ""
-    augmented = f", the declared augmentation from cycle {start}" if isinstance(start, int) and start > 1 else ""
+    cycled_lr = recipe.schedule in ("onecycle", "cosine")
+    peaks = f", each peak x{recipe.cycle_decay:g} the one before" if recipe.cycle_decay != 1 and cycled_lr else ""
+    start = recipe.augment_from_cycle
+    augmented = f", the declared augmentation from cycle {start}" if start > 1 else ""
     return f", {cycles} cycles{peaks}{augmented}"
 
 

@@ -56,7 +56,7 @@ def recipe_text(r) -> str:
             f"{momentum}"
             f"{f' wd {r.weight_decay:g}' if r.weight_decay else ''}, {r.schedule} schedule, {init}"
             f"{f', label smoothing {r.label_smoothing:g}' if r.label_smoothing else ''}"
-            f"{f', weight average (ema {r.ema:g})' if r.ema else ''}{cycles_text(vars(r))}")
+            f"{f', weight average (ema {r.ema:g})' if r.ema else ''}{cycles_text(r)}")
 
 
 def tutorial_text(spec) -> str:

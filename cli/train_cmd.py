@@ -19,6 +19,8 @@ from typing import List, Optional
 
 import typer
 
+from zoo.spec import Recipe
+
 from .common import TRAIN_RANGES, cycles_text, duration, err, notice, out, warn_chance, warning
 from .train_launch import resume_command
 
@@ -103,7 +105,7 @@ class TrainDisplay:
                           " nesterov" if h.get("nesterov") else "",
                           f", label smoothing {h['label_smoothing']:g}" if h["label_smoothing"] else "",
                           f", weight average (ema {h['ema']:g})" if h.get("ema") else "",
-                          cycles_text(h)])
+                          cycles_text(Recipe(**h))])  # the run's whole recipe, as settled
         init = f"normal init (std {h.get('init_std', 0.01):g})" if h["init"] == "normal" else f"{h['init']} init"
         if e.processes > 1:
             self.print(f"  {e.processes} processes ({e.backend}), batch {h['batch_size']} per process, "

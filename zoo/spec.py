@@ -132,6 +132,10 @@ class Recipe:
         n = min(self.cycles, self.epochs)
         return [-(-c * self.epochs // n) for c in range(1, n + 1)]
 
+    def augments_at_all(self) -> bool:
+        """Whether any epoch does: not when augment_from_cycle is past the run's last cycle."""
+        return self.augment_from_cycle <= len(self.cycle_ends())
+
     def augments_in(self, epoch: int) -> bool:
         """Whether epoch `epoch` (1-based) trains with the declared augmentation."""
         ends = self.cycle_ends()

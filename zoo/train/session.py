@@ -97,8 +97,7 @@ class Session:
         plain = dataclasses.replace(declared, crop_padding=0, hflip=False)
         self.train_tf = BatchTransform(declared if settings.augment else plain, device)
         self.plain_tf = BatchTransform(plain, device)  # the cycles before recipe.augment_from_cycle
-        # whether any epoch augments: not when the augmentation would start past the last cycle
-        self.augmenting = self.train_tf.augments and self.recipe.augment_from_cycle <= len(self.recipe.cycle_ends())
+        self.augmenting = self.train_tf.augments and self.recipe.augments_at_all()  # what run.json records
         self.eval_tf = BatchTransform(spec.eval_transforms, device)
         self.batches = batches_per_epoch(world, len(self.data.train), self.recipe.batch_size)
         # --log-every: given now, else as the run was started (a resumed run goes on logging its batches)
